@@ -1,0 +1,49 @@
+"""A multi-turn terminal chat: keeps the history, streams the reply, /reset and /exit."""
+
+from __future__ import annotations
+
+from typing import Callable, TextIO
+
+from instill.generate import ChatModel, GenerationParams, stream
+
+HELP = "Type a message. /reset clears the history, /exit (or Ctrl-D) quits."
+
+
+def chat_loop(
+    cm: ChatModel, params: GenerationParams, system_prompt: str = "",
+    read: Callable[[str], str] = input, out: TextIO | None = None,
+) -> list[dict[str, str]]:
+    """Run the chat until /exit or end of input; returns the final history (for tests)."""
+    import sys
+
+    out = out or sys.stdout
+    base = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    history = list(base)
+    print(HELP, file=out, flush=True)
+    while True:
+        try:
+            line = read("you> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            print(file=out)
+            return history
+        if not line:
+            continue
+        if line == "/exit":
+            return history
+        if line == "/reset":
+            history = list(base)
+            print("(history cleared)", file=out, flush=True)
+            continue
+        history.append({"role": "user", "content": line})
+        print("bot> ", end="", file=out, flush=True)
+        reply = ""
+        try:
+            for piece in stream(cm, history, params):
+                reply += piece
+                print(piece, end="", file=out, flush=True)
+        except KeyboardInterrupt:  # stop this reply, keep the chat; the unanswered turn is dropped
+            print("\n(interrupted)", file=out, flush=True)
+            history.pop()
+            continue
+        print(file=out, flush=True)
+        history.append({"role": "assistant", "content": reply.strip()})

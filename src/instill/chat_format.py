@@ -1,0 +1,82 @@
+"""How a conversation becomes text: the chat template and the end-of-turn marker.
+
+The tokenizer's own chat template is used when it has one; otherwise a clear built-in default. The end-of-turn
+text closes every assistant turn: it carries loss (so the model learns to stop) and generation stops on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from instill.errors import InstillError
+
+# Alpaca-style plain text: needs no new tokens, so it works with any base model's tokenizer. The eos token ends
+# each response, which is what the model learns to emit.
+DEFAULT_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "{%- if message['role'] == 'system' -%}{{ message['content'] + '\n\n' }}"
+    "{%- elif message['role'] == 'user' -%}{{ '### Instruction:\n' + message['content'] + '\n\n' }}"
+    "{%- else -%}{{ '### Response:\n' + message['content'] + eos_token + '\n\n' }}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ '### Response:\n' }}{%- endif -%}"
+)
+
+# ChatML, for tokenizers instill trains itself (the tiny default model): a real template with its own turn tokens.
+CHATML_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\n' }}{%- endif -%}"
+)
+
+
+@dataclass(frozen=True)
+class ChatFormat:
+    """A chat template and the text that ends an assistant turn."""
+
+    template: str
+    end_of_turn: str
+
+    def render(self, tokenizer: Any, messages: list[dict[str, str]], add_generation_prompt: bool) -> str:
+        """The text the model sees for `messages`."""
+        return tokenizer.apply_chat_template(
+            messages, chat_template=self.template, tokenize=False, add_generation_prompt=add_generation_prompt
+        )
+
+    def end_of_turn_id(self, tokenizer: Any) -> int | None:
+        """The token id of the end-of-turn text, when it is a single token (generation stops on it)."""
+        ids = tokenizer(self.end_of_turn, add_special_tokens=False)["input_ids"]
+        return ids[0] if len(ids) == 1 else None
+
+
+def chat_format_for(tokenizer: Any, template: str = "auto", end_of_turn: str | None = None) -> ChatFormat:
+    """Pick the chat format for a tokenizer.
+
+    Args:
+        template: "auto" (the tokenizer's template when it has one, else the built-in default), "tokenizer"
+            (its template or an error), "default" (the built-in one), or the path of a Jinja file.
+        end_of_turn: the text that closes an assistant turn; None means the tokenizer's eos token.
+    """
+    own = getattr(tokenizer, "chat_template", None)
+    if isinstance(own, dict):  # several named templates: the "default" one is the chat template
+        own = own.get("default")
+    if template == "auto":
+        text = own or DEFAULT_TEMPLATE
+    elif template == "tokenizer":
+        if not own:
+            raise InstillError("chat.template=tokenizer, but the tokenizer has no chat template; use chat.template=auto")
+        text = own
+    elif template == "default":
+        text = DEFAULT_TEMPLATE
+    else:
+        path = Path(template)
+        if not path.is_file():
+            raise InstillError(f"chat.template: no such file '{template}' (or use auto, tokenizer, default)")
+        text = path.read_text(encoding="utf-8")
+    eot = end_of_turn if end_of_turn is not None else tokenizer.eos_token
+    if not eot:
+        raise InstillError("the tokenizer has no eos token; set chat.end_of_turn to the text that ends a response")
+    return ChatFormat(template=text, end_of_turn=eot)

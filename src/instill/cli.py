@@ -1,0 +1,136 @@
+"""The `instill` command. Each subcommand parses its arguments, builds a config and calls one library function."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Optional
+
+import typer
+
+from instill.errors import InstillError
+
+app = typer.Typer(
+    help="instill: turn a base language model into one that follows instructions.\n\n"
+    "Typical flow: `instill train recipes/quickstart.yaml`, then "
+    "`instill generate --model runs/quickstart/model \"What is the capital of France?\"`.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+data_app = typer.Typer(help="Look at training data the way the model will see it.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+MODEL_HELP = "A model folder (from `instill train`) or a hub id."
+
+
+@app.command()
+def train(
+    recipe: str = typer.Argument(..., help="YAML recipe, e.g. recipes/quickstart.yaml."),
+    overrides: Optional[list[str]] = typer.Argument(
+        None, help="key=value overrides of recipe fields, e.g. train.lr=3e-4 model.name=gpt2 run_dir=runs/x."
+    ),
+) -> None:
+    """Fine-tune a model on instruction data (loss on responses only).
+
+    Writes run_dir/config.yaml (the resolved recipe), metrics.jsonl, checkpoints/ and model/ (a folder that transformers loads as is).
+
+    Multi-process: `accelerate launch -m instill.cli train RECIPE` or `torchrun --nproc_per_node N -m instill.cli train RECIPE`.
+    """
+    from instill.config import load_recipe
+    from instill.train.loop import train as run_training
+
+    cfg = load_recipe(recipe, overrides or [])
+    out = run_training(cfg)
+    if os.environ.get("RANK", "0") == "0":  # one line, not one per process
+        typer.echo(f"model saved to {out}")
+
+
+def _params(max_new_tokens: int, temperature: float, top_p: float, seed: Optional[int]):
+    from instill.generate import GenerationParams
+
+    if max_new_tokens <= 0:
+        raise InstillError("--max-new-tokens must be positive")
+    if temperature < 0:
+        raise InstillError("--temperature must be >= 0 (0 means greedy)")
+    return GenerationParams(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed)
+
+
+@app.command()
+def generate(
+    prompt: str = typer.Argument(..., help="The instruction (or, with --raw, the text to continue)."),
+    model: str = typer.Option(..., "--model", "-m", help=MODEL_HELP),
+    system: str = typer.Option("", help="A system prompt to put before the instruction."),
+    raw: bool = typer.Option(False, "--raw", help="Continue the text as is, without the chat template (as a base model is used)."),
+    max_new_tokens: int = typer.Option(128, help="Longest reply, in tokens."),
+    temperature: float = typer.Option(0.0, help="0 = greedy decoding; above 0 samples."),
+    top_p: float = typer.Option(1.0, help="Nucleus sampling mass (with temperature > 0)."),
+    seed: Optional[int] = typer.Option(None, help="Seed for sampling."),
+    stream_out: bool = typer.Option(True, "--stream/--no-stream", help="Print tokens as they come."),
+) -> None:
+    """Answer one instruction with a model, streaming the reply."""
+    from instill.generate import generate as run_generate
+    from instill.generate import load_chat_model, stream
+
+    params = _params(max_new_tokens, temperature, top_p, seed)
+    cm = load_chat_model(model)
+    messages = None if raw else ([{"role": "system", "content": system}] if system else []) + [
+        {"role": "user", "content": prompt}
+    ]
+    if not stream_out:
+        typer.echo(run_generate(cm, messages, params, raw=prompt if raw else None))
+        return
+    for piece in stream(cm, messages, params, raw=prompt if raw else None):
+        typer.echo(piece, nl=False)
+    typer.echo()
+
+
+@app.command()
+def chat(
+    model: str = typer.Option(..., "--model", "-m", help=MODEL_HELP),
+    system: str = typer.Option("", help="A system prompt for the whole chat."),
+    max_new_tokens: int = typer.Option(256, help="Longest reply, in tokens."),
+    temperature: float = typer.Option(0.0, help="0 = greedy decoding; above 0 samples."),
+    top_p: float = typer.Option(1.0, help="Nucleus sampling mass (with temperature > 0)."),
+    seed: Optional[int] = typer.Option(None, help="Seed for sampling."),
+) -> None:
+    """Talk to a model in the terminal: multi-turn, streamed; /reset clears the history, /exit quits."""
+    from instill.chat import chat_loop
+    from instill.generate import load_chat_model
+
+    params = _params(max_new_tokens, temperature, top_p, seed)
+    chat_loop(load_chat_model(model), params, system_prompt=system)
+
+
+@data_app.command("preview")
+def data_preview(
+    recipe: str = typer.Argument(..., help="YAML recipe whose training data to show."),
+    overrides: Optional[list[str]] = typer.Argument(None, help="key=value overrides."),
+    n: int = typer.Option(2, "-n", help="How many conversations to show."),
+) -> None:
+    """Show how conversations are tokenized: text that carries loss is wrapped in [[ ]]."""
+    from instill.config import load_recipe
+    from instill.preview import preview
+
+    typer.echo(preview(load_recipe(recipe, overrides or []), n))
+
+
+def main() -> None:
+    """Entry point: user mistakes print one line and exit 1; anything else is a bug and keeps its traceback."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "accelerate"):  # per-file checkpoint lines; their warnings still show
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger("accelerate.utils.other").addFilter(lambda r: "Removed shared tensor" not in r.getMessage())
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # "Loading weights" bars on every tiny load
+    try:
+        app()
+    except InstillError as e:
+        typer.echo(f"error: {e}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,211 @@
+"""Recipes: YAML validated by pydantic, any field overridable as `key=value` on the command line.
+
+Defaults live here, in the schema, and nowhere else. Unknown keys are errors that suggest the closest known key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from instill.errors import InstillError
+
+
+class Strict(BaseModel):
+    # numbers given to text fields (run_dir=2024 on the command line) are kept as text
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, coerce_numbers_to_str=True)
+
+
+class TinyModelConfig(Strict):
+    """The embedded default: a small Llama built from this config, with a BPE tokenizer trained on the data."""
+
+    hidden_size: int = Field(128, gt=0, description="width of the residual stream")
+    num_layers: int = Field(4, gt=0)
+    num_heads: int = Field(4, gt=0)
+    intermediate_size: int = Field(384, gt=0, description="width of the MLP")
+    vocab_size: int = Field(2048, ge=300, description="BPE vocabulary trained on the training data")
+    max_position_embeddings: int = Field(1024, gt=0)
+
+
+class ModelConfig(Strict):
+    name: str = Field("tiny", description="'tiny', a hub id, or a local folder saved with save_pretrained")
+    tiny: TinyModelConfig = TinyModelConfig()
+    trust_remote_code: bool = False
+
+
+class SourceConfig(Strict):
+    """One data source: a local file (or builtin:NAME) or a hub dataset, in one named format."""
+
+    format: Literal["alpaca", "dolly", "sharegpt", "openai", "sni"]
+    path: str | None = None
+    hub: str | None = None
+    subset: str | None = None
+    split: str = "train"
+    limit: int | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_location(self) -> "SourceConfig":
+        if (self.path is None) == (self.hub is None):
+            raise ValueError("give exactly one of 'path' or 'hub'")
+        return self
+
+
+class DataConfig(Strict):
+    train: list[SourceConfig] = Field(default_factory=list, min_length=1)
+    validation: list[SourceConfig] = Field(default_factory=list, description="held-out data for validation loss")
+    validation_fraction: float = Field(0.0, ge=0.0, lt=1.0, description="split this much of train off instead")
+    max_length: int = Field(512, gt=8, description="tokens per sequence (encoder side for encoder-decoders)")
+    max_target_length: int = Field(256, gt=0, description="encoder-decoder only: longest decoder target")
+    keep_prompt_head: int = Field(64, ge=0, description="when a prompt is cut, keep this many of its first tokens")
+    train_on: Literal["all", "last"] = Field("all", description="which assistant turns carry loss")
+    system_prompt: str = Field("", description="added as a system turn where a record has none; '' adds none")
+
+    @model_validator(mode="after")
+    def _one_validation(self) -> "DataConfig":
+        if self.validation and self.validation_fraction > 0:
+            raise ValueError("set data.validation or data.validation_fraction, not both")
+        return self
+
+
+class ChatConfig(Strict):
+    template: str = Field("auto", description="auto | tokenizer | default | path to a Jinja file")
+    end_of_turn: str | None = Field(None, description="text that ends an assistant turn; null = the eos token")
+
+
+class LoraConfig(Strict):
+    r: int = Field(8, gt=0)
+    alpha: int = Field(16, gt=0)
+    dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    target_modules: str | list[str] = Field("all-linear", description="module names, or 'all-linear'")
+    merge: bool = Field(True, description="merge the adapter into the weights when saving the final model")
+
+
+class TrainConfig(Strict):
+    method: Literal["full", "lora"] = "full"
+    lora: LoraConfig = LoraConfig()
+    epochs: float = Field(1.0, gt=0, description="passes over the training data (ignored when max_steps is set)")
+    max_steps: int | None = Field(None, gt=0, description="optimizer steps; overrides epochs")
+    batch_size: int = Field(8, gt=0, description="sequences per micro-batch per process")
+    grad_accum: int = Field(1, gt=0, description="micro-batches per optimizer step")
+    lr: float = Field(2e-5, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    schedule: Literal["cosine", "linear", "constant"] = "cosine"
+    warmup_steps: int = Field(0, ge=0)
+    max_grad_norm: float | None = Field(1.0, gt=0, description="gradient clipping; null turns it off")
+    precision: Literal["fp32", "bf16"] = "fp32"
+    log_every: int = Field(10, gt=0)
+    eval_every: int | None = Field(None, gt=0, description="steps between validation losses; null = at the end only")
+    save_every: int | None = Field(None, gt=0, description="steps between resumable checkpoints; null = none")
+    keep_checkpoints: int = Field(2, gt=0)
+    resume: bool = Field(False, description="continue from the newest checkpoint in run_dir")
+
+
+class Recipe(Strict):
+    """A whole run: where it writes, what it trains, on what, and how."""
+
+    run_dir: str = "runs/default"
+    seed: int = 0
+    model: ModelConfig = ModelConfig()
+    data: DataConfig
+    chat: ChatConfig = ChatConfig()
+    train: TrainConfig = TrainConfig()
+
+
+class _YamlLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading `3e-4` and `1e5` as floats (YAML 1.2) rather than strings (YAML 1.1)."""
+
+
+_YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def _yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_YamlLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def _known_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    """Every dotted field name of a model; fields holding a list of models count as sections too."""
+    keys = []
+    for name, field in model.model_fields.items():
+        keys.append(prefix + name)
+        sub = field.annotation
+        args = getattr(sub, "__args__", ())
+        if getattr(sub, "__origin__", None) is list and args and isinstance(args[0], type):
+            sub = args[0]
+        if isinstance(sub, type) and issubclass(sub, BaseModel):
+            keys += _known_keys(sub, prefix + name + ".")
+    return keys
+
+
+def _describe(err: ValidationError, source: str, overrides: list[str]) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"])
+    # name the override that set the field, if one did; else the recipe file
+    top = ".".join(str(p) for p in first["loc"] if not isinstance(p, int))
+    for assignment in reversed(overrides):
+        key = assignment.split("=", 1)[0].strip()
+        if top == key or top.startswith(key + "."):
+            source = f"override '{assignment}'"
+            break
+    if first["type"] == "extra_forbidden":
+        near = difflib.get_close_matches(top, _known_keys(Recipe), n=1)
+        hint = f" (did you mean '{near[0]}'?)" if near else ""
+        return f"{source}: unknown field '{loc}'{hint}"
+    msg = first["msg"].removeprefix("Value error, ")
+    return f"{source}: {loc}: {msg}" if loc else f"{source}: {msg}"
+
+
+def apply_override(tree: dict[str, Any], assignment: str) -> None:
+    """Set `a.b.c=value` in a nested dict; the value is parsed as YAML (`3e-4`, `true`, `[1, 2]`).
+
+    >>> t = {"train": {"lr": 1.0}}
+    >>> apply_override(t, "train.lr=3e-4"); t
+    {'train': {'lr': 0.0003}}
+    """
+    if "=" not in assignment:
+        raise InstillError(f"override '{assignment}' is not key=value")
+    key, raw = assignment.split("=", 1)
+    value = _yaml(raw) if raw else ""
+    parts = key.strip().split(".")
+    node = tree
+    for part in parts[:-1]:
+        if not isinstance(node.setdefault(part, {}), dict):
+            raise InstillError(f"override '{key}': '{part}' is not a section")
+        node = node[part]
+    node[parts[-1]] = value
+
+
+def load_recipe(path: str | Path | None, overrides: list[str] = ()) -> Recipe:
+    """Read a recipe file, apply `key=value` overrides, validate; errors name the file and the field."""
+    tree: dict[str, Any] = {}
+    source = "overrides"
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise InstillError(f"{p}: recipe not found")
+        try:
+            tree = _yaml(p.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as e:
+            raise InstillError(f"{p}: invalid YAML: {' '.join(str(e).split())}") from None
+        if not isinstance(tree, dict):
+            raise InstillError(f"{p}: a recipe must be a mapping of fields")
+        source = str(p)
+    for assignment in overrides:
+        apply_override(tree, assignment)
+    try:
+        return Recipe.model_validate(tree)
+    except ValidationError as e:
+        raise InstillError(_describe(e, source, list(overrides))) from None
+
+
+def save_recipe(recipe: Recipe, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False), encoding="utf-8")

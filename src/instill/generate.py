@@ -1,0 +1,99 @@
+"""Ask a trained model: encode a chat exactly as in training, generate, stop at the end of the turn."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+
+from instill.chat_format import ChatFormat, chat_format_for
+from instill.modeling import load_pretrained
+from instill.tokenize import encode_prompt
+from instill.train.checkpoint import CHAT_FILE
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    max_new_tokens: int = 256
+    temperature: float = 0.0  # 0 = greedy
+    top_p: float = 1.0
+    seed: int | None = None
+
+
+@dataclass
+class ChatModel:
+    """A model with the chat format it was trained with."""
+
+    model: Any
+    tokenizer: Any
+    fmt: ChatFormat
+    is_seq2seq: bool
+
+    def stop_ids(self) -> list[int]:
+        ids = {self.tokenizer.eos_token_id, self.fmt.end_of_turn_id(self.tokenizer)}
+        return sorted(i for i in ids if i is not None)
+
+
+def load_chat_model(name: str, chat_template: str = "auto", end_of_turn: str | None = None) -> ChatModel:
+    """Load a model folder (or hub id); a folder instill saved says which end-of-turn text it was trained with."""
+    loaded = load_pretrained(name)
+    saved = Path(name) / CHAT_FILE
+    if end_of_turn is None and saved.is_file():
+        end_of_turn = json.loads(saved.read_text())["end_of_turn"]
+    loaded.model.eval()
+    fmt = chat_format_for(loaded.tokenizer, chat_template, end_of_turn)
+    return ChatModel(loaded.model, loaded.tokenizer, fmt, loaded.is_seq2seq)
+
+
+def _generate_kwargs(cm: ChatModel, params: GenerationParams) -> dict[str, Any]:
+    kw: dict[str, Any] = {"max_new_tokens": params.max_new_tokens, "eos_token_id": cm.stop_ids(),
+                          "pad_token_id": cm.tokenizer.pad_token_id}
+    if params.temperature > 0:
+        kw.update(do_sample=True, temperature=params.temperature, top_p=params.top_p)
+    else:
+        kw.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+    return kw
+
+
+def _prompt_ids(cm: ChatModel, messages: list[dict[str, str]] | None, raw: str | None) -> torch.Tensor:
+    if raw is not None:  # plain text continuation, as a base model is used
+        ids = cm.tokenizer(raw, add_special_tokens=cm.is_seq2seq)["input_ids"]
+    else:
+        ids = encode_prompt(cm.tokenizer, cm.fmt, messages, cm.is_seq2seq)
+    return torch.tensor([ids], device=cm.model.device)
+
+
+def stream(
+    cm: ChatModel, messages: list[dict[str, str]] | None = None, params: GenerationParams = GenerationParams(),
+    raw: str | None = None,
+) -> Iterator[str]:
+    """Yield the reply text piece by piece as it is generated (end-of-turn text left out)."""
+    from transformers import TextIteratorStreamer
+
+    if params.seed is not None:
+        torch.manual_seed(params.seed)
+    ids = _prompt_ids(cm, messages, raw)
+    streamer = TextIteratorStreamer(cm.tokenizer, skip_prompt=not cm.is_seq2seq, skip_special_tokens=True)
+    kwargs = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "streamer": streamer,
+              **_generate_kwargs(cm, params)}
+    worker = threading.Thread(target=cm.model.generate, kwargs=kwargs, daemon=True)
+    worker.start()
+    for text in streamer:
+        yield text.replace(cm.fmt.end_of_turn, "")
+    worker.join()
+
+
+def generate(
+    cm: ChatModel, messages: list[dict[str, str]] | None = None, params: GenerationParams = GenerationParams(),
+    raw: str | None = None,
+) -> str:
+    """The whole reply to a chat (or the continuation of `raw` text)."""
+    ids = _prompt_ids(cm, messages, raw)
+    with torch.no_grad():
+        out = cm.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), **_generate_kwargs(cm, params))
+    new = out[0] if cm.is_seq2seq else out[0, ids.shape[1] :]
+    return cm.tokenizer.decode(new, skip_special_tokens=True).replace(cm.fmt.end_of_turn, "").strip()

@@ -1,0 +1,137 @@
+"""Conversation -> token ids + labels, with loss on assistant turns only (-100 elsewhere).
+
+The rendered chat is cut into pieces at every prompt/response boundary and each piece is tokenized on its own.
+Inference encodes a prompt with the same function, so the prompt ids a model is trained on are exactly the ids it
+sees when asked: a BPE merge across the boundary can never make training and inference disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from instill.chat_format import ChatFormat
+from instill.errors import InstillError
+from instill.records import Conversation
+
+IGNORE_INDEX = -100  # label of positions that carry no loss (torch cross_entropy's ignore_index)
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One training sequence. Decoder-only: labels align with input_ids. Encoder-decoder: labels are the target."""
+
+    input_ids: list[int]
+    labels: list[int]
+
+    @property
+    def n_loss_tokens(self) -> int:
+        return sum(1 for x in self.labels if x != IGNORE_INDEX)
+
+
+def split_chat(
+    tokenizer: Any, fmt: ChatFormat, messages: list[dict[str, str]], loss: list[bool], add_generation_prompt: bool
+) -> list[tuple[str, bool]]:
+    """Cut the rendered chat into (text, carries_loss) pieces at each prompt/response boundary.
+
+    A response piece runs from the end of the generation prompt to the end-of-turn text, inclusive; what the
+    template writes after it (a newline, say) belongs to the next prompt piece.
+    """
+    pieces: list[tuple[str, bool]] = []
+    done = ""  # the text already covered by pieces
+    for k, msg in enumerate(messages):
+        if msg["role"] != "assistant":
+            continue
+        prompt = fmt.render(tokenizer, messages[:k], add_generation_prompt=True)
+        full = fmt.render(tokenizer, messages[: k + 1], add_generation_prompt=False)
+        if not prompt.startswith(done) or not full.startswith(prompt):
+            raise InstillError(
+                f"the chat template renders turn {k} differently once later turns exist; instill needs a template "
+                "whose rendering of a conversation starts with the rendering of its beginning"
+            )
+        response = full[len(prompt) :]
+        cut = response.find(fmt.end_of_turn)
+        if cut < 0:
+            raise InstillError(
+                f"the chat template does not write the end-of-turn text {fmt.end_of_turn!r} after an assistant turn; "
+                "set chat.end_of_turn to the text it does write"
+            )
+        cut += len(fmt.end_of_turn)
+        pieces += [(prompt[len(done) :], False), (response[:cut], loss[k])]
+        done = prompt + response[:cut]
+    if add_generation_prompt:
+        prompt = fmt.render(tokenizer, messages, add_generation_prompt=True)
+        if not prompt.startswith(done):
+            raise InstillError("the chat template renders earlier turns differently when a generation prompt follows")
+        pieces.append((prompt[len(done) :], False))
+    return [(text, carries) for text, carries in pieces if text]
+
+
+def _ids(tokenizer: Any, text: str) -> list[int]:
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def encode_prompt(tokenizer: Any, fmt: ChatFormat, messages: list[dict[str, str]], is_seq2seq: bool = False) -> list[int]:
+    """The ids a model is asked with: the chat so far plus the generation prompt, cut as in training."""
+    if is_seq2seq:
+        return tokenizer(fmt.render(tokenizer, messages, add_generation_prompt=True))["input_ids"]
+    pieces = split_chat(tokenizer, fmt, messages, [False] * len(messages), add_generation_prompt=True)
+    return [i for text, _ in pieces for i in _ids(tokenizer, text)]
+
+
+def _truncate_prompt(ids: list[int], budget: int, keep_head: int) -> list[int]:
+    """Cut a prompt to `budget` tokens from the left of what follows its first `keep_head` tokens.
+
+    The head holds the system prompt and the start of the instruction; the tail holds the end of the input and
+    the generation prompt the response follows.
+
+    >>> _truncate_prompt(list(range(10)), 6, 2)
+    [0, 1, 6, 7, 8, 9]
+    """
+    if len(ids) <= budget:
+        return ids
+    head = min(keep_head, budget // 2)
+    return ids[:head] + ids[len(ids) - (budget - head) :]
+
+
+def encode_causal(
+    tokenizer: Any, fmt: ChatFormat, conv: Conversation, max_length: int, keep_head: int = 64
+) -> Encoded | None:
+    """Encode a conversation for a decoder-only model; None when its last response alone does not fit."""
+    messages = conv.chat()
+    pieces = split_chat(tokenizer, fmt, messages, [m.loss for m in conv.messages], add_generation_prompt=False)
+    ids: list[int] = []
+    labels: list[int] = []
+    last = 0  # where the final response starts
+    for text, carries in pieces:
+        piece = _ids(tokenizer, text)
+        last = len(ids)
+        ids += piece
+        labels += piece if carries else [IGNORE_INDEX] * len(piece)
+    if len(ids) <= max_length:
+        return Encoded(ids, labels)
+    if len(ids) - last >= max_length:  # the response alone leaves no room for a prompt
+        return None
+    keep = _truncate_prompt(list(range(last)), max_length - (len(ids) - last), keep_head)
+    return Encoded([ids[i] for i in keep] + ids[last:], [labels[i] for i in keep] + labels[last:])
+
+
+def encode_seq2seq(
+    tokenizer: Any, fmt: ChatFormat, conv: Conversation, max_length: int, max_target_length: int, keep_head: int = 64
+) -> list[Encoded]:
+    """Encode a conversation for an encoder-decoder model: one sequence per loss-bearing assistant turn.
+
+    The chat up to that turn (with the generation prompt) goes to the encoder; the response plus eos is the
+    decoder's target. A target longer than `max_target_length` is dropped (the caller counts it).
+    """
+    messages = conv.chat()
+    out = []
+    for k, msg in enumerate(conv.messages):
+        if not msg.loss:
+            continue
+        source = tokenizer(fmt.render(tokenizer, messages[:k], add_generation_prompt=True))["input_ids"]
+        target = _ids(tokenizer, msg.content) + [tokenizer.eos_token_id]
+        if len(target) > max_target_length:
+            continue
+        out.append(Encoded(_truncate_prompt(source, max_length, keep_head), target))
+    return out

@@ -1,0 +1,129 @@
+"""Training data: sources -> conversations -> encoded sequences -> batches.
+
+Batches come from a stream fixed by the seed: optimizer step s always sees the same examples, whatever happened
+before, so a resumed run continues exactly where an uninterrupted one would be.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import torch
+
+from instill.chat_format import ChatFormat
+from instill.config import DataConfig, SourceConfig
+from instill.records import Conversation, to_conversations
+from instill.sources import load_source
+from instill.tokenize import IGNORE_INDEX, Encoded, encode_causal, encode_seq2seq
+
+log = logging.getLogger("instill.train")
+
+
+@dataclass
+class EncodeStats:
+    conversations: int = 0
+    sequences: int = 0
+    dropped_too_long: int = 0
+    tokens: int = 0
+    loss_tokens: int = 0
+    truncated: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def load_conversations(sources: list[SourceConfig], cfg: DataConfig) -> list[Conversation]:
+    records = []
+    for src in sources:
+        records += load_source(
+            format=src.format, path=src.path, hub=src.hub, subset=src.subset, split=src.split,
+            limit=src.limit, train_on=cfg.train_on,
+        )
+    return list(to_conversations(records, cfg.system_prompt))
+
+
+def split_validation(convs: list[Conversation], fraction: float, seed: int) -> tuple[list, list]:
+    """Hold out a seeded random `fraction` of conversations (at least one when fraction > 0)."""
+    if fraction <= 0:
+        return convs, []
+    order = list(range(len(convs)))
+    random.Random(seed).shuffle(order)
+    n_val = max(1, round(len(convs) * fraction))
+    held = set(order[:n_val])
+    return [c for i, c in enumerate(convs) if i not in held], [convs[i] for i in sorted(held)]
+
+
+def encode_all(
+    convs: list[Conversation], tokenizer: Any, fmt: ChatFormat, cfg: DataConfig, is_seq2seq: bool
+) -> tuple[list[Encoded], EncodeStats]:
+    """Encode every conversation; sequences whose response cannot fit are dropped and counted."""
+    stats = EncodeStats(conversations=len(convs))
+    out: list[Encoded] = []
+    for conv in convs:
+        if is_seq2seq:
+            encoded = encode_seq2seq(tokenizer, fmt, conv, cfg.max_length, cfg.max_target_length, cfg.keep_prompt_head)
+            stats.dropped_too_long += sum(m.loss for m in conv.messages) - len(encoded)
+        else:
+            one = encode_causal(tokenizer, fmt, conv, cfg.max_length, cfg.keep_prompt_head)
+            encoded = [one] if one is not None else []
+            stats.dropped_too_long += one is None
+        out += encoded
+    stats.sequences = len(out)
+    stats.tokens = sum(len(e.input_ids) + (len(e.labels) if is_seq2seq else 0) for e in out)
+    stats.loss_tokens = sum(e.n_loss_tokens for e in out)
+    stats.truncated = sum(len(e.input_ids) == cfg.max_length for e in out)
+    return out, stats
+
+
+def collate(batch: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-pad a batch: input_ids/attention_mask (B, T) and labels (B, T or T_target), -100 on padding."""
+    width = max(len(e.input_ids) for e in batch)
+    label_width = max(len(e.labels) for e in batch)
+    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    labels = torch.full((len(batch), label_width), IGNORE_INDEX, dtype=torch.long)
+    for row, e in enumerate(batch):
+        ids[row, : len(e.input_ids)] = torch.tensor(e.input_ids)
+        mask[row, : len(e.input_ids)] = 1
+        labels[row, : len(e.labels)] = torch.tensor(e.labels)
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+@dataclass(frozen=True)
+class BatchStream:
+    """Which examples each (step, micro-batch, process) gets.
+
+    The stream is epoch after epoch of seeded permutations; step s takes positions [s*G, (s+1)*G) where
+    G = batch_size * grad_accum * world_size, so no example is dropped at an epoch's end.
+    """
+
+    n_examples: int
+    batch_size: int
+    grad_accum: int
+    world_size: int
+    seed: int
+
+    @property
+    def per_step(self) -> int:
+        return self.batch_size * self.grad_accum * self.world_size
+
+    def steps_for(self, epochs: float) -> int:
+        return max(1, -(-int(epochs * self.n_examples) // self.per_step))
+
+    def _permutation(self, epoch: int) -> list[int]:
+        gen = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+        return torch.randperm(self.n_examples, generator=gen).tolist()
+
+    def micro_batches(self, step: int, rank: int) -> Iterator[list[int]]:
+        """The example indices of each micro-batch of `step` for process `rank`."""
+        cache: dict[int, list[int]] = {}
+        for micro in range(self.grad_accum):
+            start = step * self.per_step + (micro * self.world_size + rank) * self.batch_size
+            idx = []
+            for pos in range(start, start + self.batch_size):
+                epoch = pos // self.n_examples
+                if epoch not in cache:
+                    cache[epoch] = self._permutation(epoch)
+                idx.append(cache[epoch][pos % self.n_examples])
+            yield idx

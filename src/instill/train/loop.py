@@ -1,0 +1,224 @@
+"""The training run: setup -> fit -> save. A short loop of our own on accelerate, so DDP, FSDP and DeepSpeed come
+from `accelerate launch` / `torchrun` without a trainer subclass."""
+
+from __future__ import annotations
+
+import json
+import logging
+from contextlib import nullcontext
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from instill.chat_format import ChatFormat, chat_format_for
+from instill.config import Recipe, TrainConfig, save_recipe
+from instill.errors import InstillError
+from instill.modeling import load_for_training
+from instill.tokenize import Encoded
+from instill.train import checkpoint
+from instill.train.data import BatchStream, collate, encode_all, load_conversations, split_validation
+from instill.train.loss import count_loss_tokens, summed_loss
+
+log = logging.getLogger("instill.train")
+
+
+@dataclass
+class Session:
+    recipe: Recipe
+    run_dir: Path
+    accelerator: Any
+    model: Any
+    tokenizer: Any
+    fmt: ChatFormat
+    is_seq2seq: bool
+    optimizer: Any
+    scheduler: Any
+    train_data: list[Encoded]
+    val_data: list[Encoded]
+    stream: BatchStream
+    total_steps: int
+    start_step: int = 0
+
+
+def _apply_lora(model: Any, cfg: TrainConfig, is_seq2seq: bool) -> Any:
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    lora = LoraConfig(
+        r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
+        target_modules=cfg.lora.target_modules,
+        task_type=TaskType.SEQ_2_SEQ_LM if is_seq2seq else TaskType.CAUSAL_LM,
+    )
+    return get_peft_model(model, lora)
+
+
+def _optimizer_and_schedule(model: Any, cfg: TrainConfig, total_steps: int) -> tuple[Any, Any]:
+    from transformers import get_scheduler
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    name = {"cosine": "cosine", "linear": "linear", "constant": "constant_with_warmup"}[cfg.schedule]
+    return optimizer, get_scheduler(name, optimizer, num_warmup_steps=cfg.warmup_steps, num_training_steps=total_steps)
+
+
+def _has_accelerator() -> bool:
+    """accelerate takes the multi-process CPU (gloo) path under torchrun only when told it runs on CPU."""
+    xpu = getattr(torch, "xpu", None)
+    return torch.cuda.is_available() or torch.backends.mps.is_available() or bool(xpu and xpu.is_available())
+
+
+def setup(recipe: Recipe) -> Session:
+    """Everything before the first step: data, model, optimizer, and the checkpoint to resume from."""
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
+    cfg = recipe.train
+    accelerator = Accelerator(mixed_precision="bf16" if cfg.precision == "bf16" else "no", cpu=not _has_accelerator())
+    set_seed(recipe.seed)
+    run_dir = Path(recipe.run_dir)
+    if not cfg.resume and checkpoint.latest_checkpoint(run_dir) is not None:
+        raise InstillError(f"{run_dir} already holds checkpoints; set train.resume=true or choose another run_dir")
+    convs = load_conversations(recipe.data.train, recipe.data)
+    if recipe.data.validation:
+        val_convs = load_conversations(recipe.data.validation, recipe.data)
+    else:
+        convs, val_convs = split_validation(convs, recipe.data.validation_fraction, recipe.seed)
+    texts = (m.content for c in convs for m in c.messages)
+    loaded = load_for_training(recipe.model, texts, recipe.seed)
+    fmt = chat_format_for(loaded.tokenizer, recipe.chat.template, recipe.chat.end_of_turn)
+    train_data, stats = encode_all(convs, loaded.tokenizer, fmt, recipe.data, loaded.is_seq2seq)
+    val_data, _ = encode_all(val_convs, loaded.tokenizer, fmt, recipe.data, loaded.is_seq2seq)
+    if not train_data:
+        raise InstillError("no training sequence fits data.max_length; raise it")
+    if accelerator.is_main_process:
+        if stats.dropped_too_long:
+            log.warning("dropped %d sequences whose response does not fit data.max_length", stats.dropped_too_long)
+        log.info("train: %d sequences, %d tokens, %d carry loss (%d with a cut prompt); validation: %d sequences",
+                 stats.sequences, stats.tokens, stats.loss_tokens, stats.truncated, len(val_data))
+    model = loaded.model
+    if cfg.method == "lora":
+        model = _apply_lora(model, cfg, loaded.is_seq2seq)
+    stream = BatchStream(len(train_data), cfg.batch_size, cfg.grad_accum, accelerator.num_processes, recipe.seed)
+    total = cfg.max_steps or stream.steps_for(cfg.epochs)
+    optimizer, scheduler = _optimizer_and_schedule(model, cfg, total)
+    # The scheduler is not prepared: accelerate's wrapper steps it once per process. It is checkpointed as is.
+    model, optimizer = accelerator.prepare(model, optimizer)
+    accelerator.register_for_checkpointing(scheduler)
+    session = Session(recipe, run_dir, accelerator, model, loaded.tokenizer, fmt, loaded.is_seq2seq,
+                      optimizer, scheduler, train_data, val_data, stream, total)
+    if accelerator.is_main_process:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_recipe(recipe, run_dir / "config.yaml")
+        (run_dir / "data_stats.json").write_text(json.dumps(vars(stats), indent=1))
+    if cfg.resume and (last := checkpoint.latest_checkpoint(run_dir)) is not None:
+        session.start_step = checkpoint.load_checkpoint(accelerator, last)["step"]
+        if accelerator.is_main_process:
+            log.info("resumed from %s at step %d", last, session.start_step)
+    return session
+
+
+def _global_sum(accelerator: Any, value: float) -> float:
+    t = torch.tensor([value], dtype=torch.float64, device=accelerator.device)
+    return float(accelerator.reduce(t, reduction="sum").item()) if accelerator.num_processes > 1 else value
+
+
+def train_step(s: Session, step: int) -> tuple[float, int]:
+    """One optimizer step; returns (mean loss over the step's loss tokens, tokens seen by this process)."""
+    acc, device = s.accelerator, s.accelerator.device
+    batches = [collate([s.train_data[i] for i in idx], s.tokenizer.pad_token_id)
+               for idx in s.stream.micro_batches(step, acc.process_index)]
+    n_global = _global_sum(acc, sum(count_loss_tokens(b, s.is_seq2seq) for b in batches))
+    s.model.train()
+    total, tokens = 0.0, 0
+    for k, batch in enumerate(batches):
+        batch = {key: v.to(device) for key, v in batch.items()}
+        tokens += int(batch["attention_mask"].sum())
+        sync = acc.no_sync(s.model) if k < len(batches) - 1 else nullcontext()
+        with sync, acc.autocast():
+            loss_sum = summed_loss(s.model, batch, s.is_seq2seq)
+            # DDP averages gradients over processes, so scale by the process count to get a global token mean.
+            acc.backward(loss_sum * acc.num_processes / max(n_global, 1.0))
+        total += float(loss_sum.detach())
+    if s.recipe.train.max_grad_norm is not None:
+        acc.clip_grad_norm_(s.model.parameters(), s.recipe.train.max_grad_norm)
+    s.optimizer.step()
+    s.scheduler.step()
+    s.optimizer.zero_grad(set_to_none=True)
+    return _global_sum(acc, total) / max(n_global, 1.0), tokens
+
+
+@torch.no_grad()
+def validation_loss(s: Session) -> float | None:
+    """Mean loss per loss token over the validation set (sharded over processes)."""
+    if not s.val_data:
+        return None
+    s.model.eval()
+    acc, bs = s.accelerator, s.recipe.train.batch_size
+    mine = s.val_data[acc.process_index :: acc.num_processes]
+    loss, count = 0.0, 0
+    for i in range(0, len(mine), bs):
+        batch = {k: v.to(acc.device) for k, v in collate(mine[i : i + bs], s.tokenizer.pad_token_id).items()}
+        with acc.autocast():
+            loss += float(summed_loss(s.model, batch, s.is_seq2seq))
+        count += count_loss_tokens(batch, s.is_seq2seq)
+    return _global_sum(acc, loss) / max(_global_sum(acc, count), 1.0)
+
+
+def _log(s: Session, record: dict) -> None:
+    if s.accelerator.is_main_process:
+        with open(s.run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+def fit(s: Session) -> list[float]:
+    """Run the remaining steps with a progress bar; returns the loss of each step run here."""
+    cfg, acc = s.recipe.train, s.accelerator
+    bar = tqdm(total=s.total_steps, initial=s.start_step, desc="train", unit="step",
+               disable=not acc.is_main_process, dynamic_ncols=True,
+               mininterval=0.5 if sys.stderr.isatty() else 30.0)  # a log file gets a line every 30 s
+    losses: list[float] = []
+    window_loss, window_tokens, t0 = [], 0, time.perf_counter()
+    for step in range(s.start_step, s.total_steps):
+        loss, tokens = train_step(s, step)
+        losses.append(loss)
+        window_loss.append(loss)
+        window_tokens += int(_global_sum(acc, tokens))
+        done = step + 1
+        if done % cfg.log_every == 0 or done == s.total_steps:
+            rate = window_tokens / max(time.perf_counter() - t0, 1e-9)
+            mean = sum(window_loss) / len(window_loss)
+            bar.set_postfix(loss=f"{mean:.4f}", lr=f"{s.scheduler.get_last_lr()[0]:.2e}", tok_s=f"{rate:,.0f}")
+            _log(s, {"step": done, "loss": round(mean, 6), "lr": s.scheduler.get_last_lr()[0], "tokens_per_s": round(rate, 1)})
+            window_loss, window_tokens, t0 = [], 0, time.perf_counter()
+        if cfg.eval_every and done % cfg.eval_every == 0 and done != s.total_steps:
+            _log(s, {"step": done, "val_loss": validation_loss(s)})
+        if cfg.save_every and done % cfg.save_every == 0:
+            checkpoint.save_checkpoint(acc, s.run_dir, done, {"loss": loss}, cfg.keep_checkpoints)
+        bar.update(1)
+        if not math.isfinite(loss):
+            raise InstillError(f"loss became {loss} at step {done}; lower train.lr or use precision=fp32")
+    bar.close()
+    return losses
+
+
+def train(recipe: Recipe) -> Path:
+    """Train as the recipe says; returns the folder of the final model."""
+    s = setup(recipe)
+    fit(s)
+    val = validation_loss(s)
+    if val is not None:
+        _log(s, {"step": s.total_steps, "val_loss": val})
+        if s.accelerator.is_main_process:
+            log.info("validation loss %.4f", val)
+    out = s.run_dir / "model"
+    s.accelerator.wait_for_everyone()
+    if s.accelerator.is_main_process:
+        model = s.accelerator.unwrap_model(s.model)
+        checkpoint.save_model(model, s.tokenizer, s.fmt, out, s.recipe.train.lora.merge)
+    s.accelerator.wait_for_everyone()
+    return out

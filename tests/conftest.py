@@ -1,0 +1,88 @@
+"""Tiny models and tokenizers built in the tests: random weights, a tokenizer trained on a few lines, no hub."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from instill.modeling import train_tiny_tokenizer
+
+CORPUS = [
+    "What is the capital of France? The capital of France is Paris.",
+    "Reverse the words: red green blue. blue green red",
+    "Add 2 and 3. The answer is 5.",
+    "Hello there, how are you today? I am fine, thank you.",
+    "Is this sentence positive or negative? The food was great. positive",
+] * 20
+
+TINY_EXAMPLES = [
+    {"instruction": "What is the capital of France?", "input": "", "output": "Paris."},
+    {"instruction": "Reverse the words.", "input": "red green blue", "output": "blue green red"},
+    {"instruction": "Add 2 and 3.", "input": "", "output": "The answer is 5."},
+    {"instruction": "Is this sentence positive or negative?", "input": "The food was great.", "output": "positive"},
+] * 4
+
+
+@pytest.fixture(scope="session")
+def bpe_tokenizer():
+    """Byte-level BPE with ChatML turn tokens; the chat template is ChatML."""
+    return train_tiny_tokenizer(CORPUS, vocab_size=400)
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory, bpe_tokenizer) -> Path:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    out = tmp_path_factory.mktemp("tiny_llama")
+    torch.manual_seed(0)
+    cfg = LlamaConfig(
+        vocab_size=len(bpe_tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=256,
+        pad_token_id=bpe_tokenizer.pad_token_id, eos_token_id=bpe_tokenizer.eos_token_id, bos_token_id=None,
+    )
+    LlamaForCausalLM(cfg).save_pretrained(out)
+    bpe_tokenizer.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_t5_dir(tmp_path_factory, bpe_tokenizer) -> Path:
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    out = tmp_path_factory.mktemp("tiny_t5")
+    torch.manual_seed(0)
+    cfg = T5Config(
+        vocab_size=len(bpe_tokenizer), d_model=32, d_ff=64, d_kv=16, num_layers=2, num_decoder_layers=2,
+        num_heads=2, pad_token_id=bpe_tokenizer.pad_token_id, eos_token_id=bpe_tokenizer.eos_token_id,
+        decoder_start_token_id=bpe_tokenizer.pad_token_id,
+    )
+    T5ForConditionalGeneration(cfg).save_pretrained(out)
+    bpe_tokenizer.save_pretrained(out)
+    return out
+
+
+@pytest.fixture
+def alpaca_file(tmp_path) -> Path:
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in TINY_EXAMPLES))
+    return path
+
+
+@pytest.fixture
+def make_recipe():
+    """Build a recipe dict for a few fast steps on a tiny model."""
+    return _tiny_recipe
+
+
+def _tiny_recipe(run_dir: Path, data: Path, model: str, **train) -> dict:
+    return {
+        "run_dir": str(run_dir),
+        "seed": 0,
+        "model": {"name": model},
+        "data": {"train": [{"format": "alpaca", "path": str(data)}], "max_length": 64},
+        "train": {"epochs": 1, "batch_size": 4, "lr": 1e-2, "log_every": 1, **train},
+    }
+

@@ -1,0 +1,145 @@
+"""The `instill` command as a user meets it: real subprocesses, real exit codes, real stderr.
+
+A user mistake must end in exit code 1 and one line on stderr, `error: ...`, that says where the problem is; a
+traceback there would mean the mistake was treated as a bug.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TINY = ["model.name=tiny", "model.tiny.hidden_size=16", "model.tiny.num_layers=1", "model.tiny.num_heads=2",
+        "model.tiny.intermediate_size=32", "model.tiny.vocab_size=300"]
+
+
+def instill(cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "PYTHONWARNINGS")}
+    # wide, colourless help; nothing may reach for the network
+    env.update(COLUMNS="200", NO_COLOR="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    return subprocess.run([sys.executable, "-m", "instill.cli", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def assert_user_error(res: subprocess.CompletedProcess, *parts: str) -> str:
+    """Exit code != 0, no traceback, and exactly one line on stderr: `error: ...` containing every part."""
+    assert res.returncode != 0, res
+    assert "Traceback" not in res.stderr, res.stderr
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, res.stderr
+    line = lines[0]
+    assert line.startswith("error: "), line
+    for part in parts:
+        assert part in line, f"{part!r} not in {line!r}"
+    return line
+
+
+def write_jsonl(path: Path, rows: list) -> Path:
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+GOOD = {"instruction": "What is the capital of France?", "input": "", "output": "Paris is the capital."}
+
+
+# --- user mistakes ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rows, parts", [
+    pytest.param([GOOD, '{"instruction": "Say hi.", "output": ', GOOD], ["data.jsonl:2:", "invalid JSON"],
+                 id="malformed-json-line"),
+    pytest.param([GOOD, GOOD, {"instruction": "Say hi."}], ["data.jsonl:3:", "'output'"], id="missing-output"),
+    pytest.param([{"instruction": "Say hi.", "output": "  "}], ["data.jsonl:1:", "'output'", "empty"],
+                 id="empty-output"),
+])
+def test_bad_training_data_is_one_line_error(tmp_path, rows, parts):
+    write_jsonl(tmp_path / "data.jsonl", rows)
+    (tmp_path / "recipe.yaml").write_text(
+        "data:\n  train: [{format: alpaca, path: builtin:quickstart}]\n", encoding="utf-8")
+    res = instill(tmp_path, "train", "recipe.yaml", "data.train=[{format: alpaca, path: data.jsonl}]",
+                  f"run_dir={tmp_path / 'run'}", *TINY)
+    assert_user_error(res, *parts)
+    assert not (tmp_path / "run" / "model").exists()
+
+
+def test_unknown_recipe_field_is_one_line_error(tmp_path):
+    (tmp_path / "recipe.yaml").write_text(
+        "data:\n  train: [{format: alpaca, path: data.jsonl}]\ntrain:\n  lrr: 0.1\n", encoding="utf-8")
+    res = instill(tmp_path, "train", "recipe.yaml")
+    assert_user_error(res, "recipe.yaml", "unknown field 'train.lrr'", "did you mean 'train.lr'")
+
+
+def test_missing_model_path_in_recipe_is_one_line_error(tmp_path):
+    write_jsonl(tmp_path / "data.jsonl", [GOOD])
+    (tmp_path / "recipe.yaml").write_text(
+        "model:\n  name: ./no/such/model\ndata:\n  train: [{format: alpaca, path: data.jsonl}]\n", encoding="utf-8")
+    res = instill(tmp_path, "train", "recipe.yaml", f"run_dir={tmp_path / 'run'}")
+    assert_user_error(res, "./no/such/model", "does not exist")
+
+
+def test_generate_with_missing_model_is_one_line_error(tmp_path):
+    res = instill(tmp_path, "generate", "--model", "./missing", "hi")
+    assert_user_error(res, "./missing", "does not exist")
+
+
+# --- help ---------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args, words", [
+    ([], ["train", "generate", "chat", "data"]),
+    (["train"], ["YAML recipe", "key=value", "train.lr=3e-4", "accelerate launch"]),
+    (["generate"], ["--model", "--max-new-tokens", "--temperature", "--system", "--raw"]),
+    (["chat"], ["--model", "/reset", "/exit", "--max-new-tokens"]),
+    (["data", "preview"], ["YAML recipe", "key=value", "[[", "-n"]),
+])
+def test_help(tmp_path, args, words):
+    res = instill(tmp_path, *args, "--help")
+    assert res.returncode == 0, res.stderr
+    assert "Traceback" not in res.stderr
+    text = res.stdout
+    for word in words:
+        assert word.lower() in text.lower(), f"{word!r} not in help for {args}:\n{text}"
+
+
+# --- working commands ---------------------------------------------------------------------------------------------
+
+
+def test_data_preview_marks_loss_on_responses(tmp_path):
+    write_jsonl(tmp_path / "data.jsonl", [
+        GOOD,
+        {"instruction": "Reverse the words.", "input": "red green blue", "output": "blue green red"},
+        {"instruction": "Not shown.", "output": "Never printed."},
+    ])
+    (tmp_path / "recipe.yaml").write_text(
+        "data:\n  train:\n    - format: alpaca\n      path: data.jsonl\n  max_length: 64\n", encoding="utf-8")
+    res = instill(tmp_path, "data", "preview", "recipe.yaml", *TINY, "-n", "2")
+    assert res.returncode == 0, res.stderr
+    out = res.stdout
+    assert out.count("--- sequence") == 2
+    spans = re.findall(r"\[\[(.*?)\]\]", out, flags=re.S)
+    assert len(spans) == 2, out
+    assert "Paris is the capital." in spans[0] and "blue green red" in spans[1]
+    outside = re.sub(r"\[\[.*?\]\]", "", out, flags=re.S)
+    for user_text in ("What is the capital of France?", "Reverse the words.", "red green blue"):
+        assert user_text in outside, out
+        assert not any(user_text in s for s in spans), out
+    assert "Never printed." not in out
+
+
+def test_generate_runs_on_a_saved_model(tmp_path, tiny_llama_dir):
+    from instill.generate import GenerationParams, generate, load_chat_model
+
+    res = instill(tmp_path, "generate", "--model", str(tiny_llama_dir), "hello", "--max-new-tokens", "5")
+    assert res.returncode == 0, res.stderr
+    assert "Traceback" not in res.stderr
+    assert res.stdout.endswith("\n")
+    # greedy: the streamed reply is the library's reply to the same one-turn chat
+    cm = load_chat_model(str(tiny_llama_dir))
+    expected = generate(cm, [{"role": "user", "content": "hello"}], GenerationParams(max_new_tokens=5))
+    assert res.stdout.strip() == expected

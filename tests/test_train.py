@@ -1,0 +1,168 @@
+"""Training on tiny models: the loss by hand, learning, save/load/generate, resume, LoRA, encoder-decoder."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from instill.config import Recipe
+from instill.generate import GenerationParams, generate, load_chat_model
+from instill.modeling import load_pretrained
+from instill.tokenize import IGNORE_INDEX, Encoded
+from instill.train import checkpoint
+from instill.train.data import BatchStream, collate
+from instill.train.loop import fit, setup, train, train_step
+from instill.train.loss import count_loss_tokens, summed_loss
+
+
+def metrics(run_dir: Path, key: str = "loss") -> dict[int, float]:
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return {r["step"]: r[key] for r in rows if key in r}
+
+
+def test_causal_loss_equals_hand_computation(tiny_llama_dir):
+    model = load_pretrained(str(tiny_llama_dir)).model
+    batch = collate([Encoded([5, 6, 7, 8, 9], [X := IGNORE_INDEX, X, X, 8, 9]), Encoded([10, 11, 12], [X, 11, 12])], pad_id=0)
+    got = summed_loss(model, batch, is_seq2seq=False)
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    by_hand = 0.0
+    for row in range(2):
+        for t in range(batch["input_ids"].shape[1] - 1):
+            target = int(batch["labels"][row, t + 1])
+            if target != IGNORE_INDEX:  # position t predicts token t+1
+                by_hand -= math.log(torch.softmax(logits[row, t].double(), -1)[target].item())
+    assert count_loss_tokens(batch, is_seq2seq=False) == 4
+    assert got.item() == pytest.approx(by_hand, rel=1e-5)
+
+
+def test_seq2seq_loss_equals_hand_computation(tiny_t5_dir):
+    loaded = load_pretrained(str(tiny_t5_dir))
+    assert loaded.is_seq2seq
+    model = loaded.model
+    batch = collate([Encoded([5, 6, 7], [8, 9, 3]), Encoded([10, 11], [12, 3])], pad_id=0)
+    got = summed_loss(model, batch, is_seq2seq=True)
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]).logits
+    by_hand = 0.0
+    for row in range(2):
+        for t in range(batch["labels"].shape[1]):
+            target = int(batch["labels"][row, t])
+            if target != IGNORE_INDEX:
+                by_hand -= math.log(torch.softmax(logits[row, t].double(), -1)[target].item())
+    assert count_loss_tokens(batch, is_seq2seq=True) == 5
+    assert got.item() == pytest.approx(by_hand, rel=1e-5)
+
+
+def test_batch_stream_covers_every_example_once_per_epoch():
+    stream = BatchStream(n_examples=10, batch_size=2, grad_accum=1, world_size=1, seed=3)
+    seen = [i for step in range(5) for idx in stream.micro_batches(step, 0) for i in idx]
+    assert sorted(seen) == list(range(10))
+    two = BatchStream(n_examples=10, batch_size=1, grad_accum=1, world_size=2, seed=3)
+    split = [i for step in range(5) for rank in (0, 1) for idx in two.micro_batches(step, rank) for i in idx]
+    assert split == seen  # two processes share the same global order
+
+
+def test_training_lowers_loss_and_round_trips(tmp_path, tiny_llama_dir, alpaca_file, make_recipe):
+    recipe = Recipe.model_validate(make_recipe(tmp_path / "run", alpaca_file, str(tiny_llama_dir), max_steps=150))
+    out = train(recipe)
+    losses = metrics(tmp_path / "run")
+    assert losses[150] < 0.05 * losses[1]
+    # the folder loads with plain transformers, chat template included
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    assert AutoModelForCausalLM.from_pretrained(out) is not None
+    assert AutoTokenizer.from_pretrained(out).chat_template
+    cm = load_chat_model(str(out))
+    reply = generate(cm, [{"role": "user", "content": "What is the capital of France?"}], GenerationParams(max_new_tokens=12))
+    assert reply == "Paris."
+    assert (tmp_path / "run" / "config.yaml").is_file()
+
+
+def test_accumulation_does_not_change_the_step(tmp_path, tiny_llama_dir, alpaca_file, make_recipe):
+    """One step of 1 x 8 and of 4 x 2 sees the same examples: same loss, same gradient (Adam would hide a scale)."""
+    results = []
+    for name, bs, accum in (("a", 8, 1), ("b", 2, 4)):
+        cfg = make_recipe(tmp_path / name, alpaca_file, str(tiny_llama_dir), max_steps=1, batch_size=bs, grad_accum=accum)
+        s = setup(Recipe.model_validate(cfg))
+        s.optimizer.zero_grad = lambda set_to_none=True: None  # keep the step's gradient for inspection
+        loss, _ = train_step(s, 0)
+        results.append((loss, [p.grad.clone() for p in s.model.parameters()]))
+    assert results[0][0] == pytest.approx(results[1][0], rel=1e-5)
+    for g, h in zip(results[0][1], results[1][1]):
+        torch.testing.assert_close(g, h, rtol=1e-4, atol=1e-7)
+
+
+def test_resume_continues_the_same_loss_curve(tmp_path, tiny_llama_dir, alpaca_file, make_recipe):
+    full = make_recipe(tmp_path / "full", alpaca_file, str(tiny_llama_dir), max_steps=6)
+    train(Recipe.model_validate(full))
+    expected = metrics(tmp_path / "full")
+
+    # a run that stops after 3 steps (its checkpoint written), then a fresh process picks it up
+    part = make_recipe(tmp_path / "part", alpaca_file, str(tiny_llama_dir), max_steps=6, save_every=3)
+    s = setup(Recipe.model_validate(part))
+    s.total_steps = 3
+    first = fit(s)
+    assert checkpoint.latest_checkpoint(tmp_path / "part").name == "step-0000003"
+    part["train"]["resume"] = True
+    resumed = setup(Recipe.model_validate(part))
+    assert resumed.start_step == 3
+    rest = fit(resumed)
+    assert first + rest == pytest.approx([expected[i] for i in range(1, 7)], rel=1e-5)
+
+
+def test_lora_trains_only_adapter_weights(tmp_path, tiny_llama_dir, alpaca_file, make_recipe):
+    cfg = make_recipe(tmp_path / "lora", alpaca_file, str(tiny_llama_dir), max_steps=3, method="lora")
+    s = setup(Recipe.model_validate(cfg))
+    before = {n: p.detach().clone() for n, p in s.model.named_parameters()}
+    trainable = [n for n, p in s.model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    for step in range(3):
+        train_step(s, step)
+    for n, p in s.model.named_parameters():
+        if "lora_" not in n:
+            assert torch.equal(before[n], p.detach()), f"base weight {n} changed"
+    assert all(not torch.equal(before[n], p.detach()) for n, p in s.model.named_parameters() if "lora_B" in n)
+
+
+def test_lora_merged_save_loads_without_peft(tmp_path, tiny_llama_dir, alpaca_file, make_recipe):
+    cfg = make_recipe(tmp_path / "lora", alpaca_file, str(tiny_llama_dir), max_steps=2, method="lora")
+    out = train(Recipe.model_validate(cfg))
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(out)
+    assert not any("lora" in n for n, _ in model.named_parameters())
+
+
+def test_seq2seq_trains_and_generates(tmp_path, tiny_t5_dir, alpaca_file, make_recipe):
+    cfg = make_recipe(tmp_path / "t5", alpaca_file, str(tiny_t5_dir), max_steps=150)
+    out = train(Recipe.model_validate(cfg))
+    losses = metrics(tmp_path / "t5")
+    assert losses[150] < 0.05 * losses[1]
+    cm = load_chat_model(str(out))
+    assert cm.is_seq2seq
+    reply = generate(cm, [{"role": "user", "content": "What is the capital of France?"}], GenerationParams(max_new_tokens=12))
+    assert reply == "Paris."
+
+
+def test_two_processes_match_one(tmp_path, tiny_llama_dir, alpaca_file, make_recipe):
+    """torchrun with 2 CPU processes (gloo), 2 sequences each, gives the losses of 1 process with 4."""
+    import subprocess
+    import sys
+
+    one = make_recipe(tmp_path / "one", alpaca_file, str(tiny_llama_dir), max_steps=3, batch_size=4)
+    train(Recipe.model_validate(one))
+    recipe = tmp_path / "two.yaml"
+    recipe.write_text(yaml.safe_dump(make_recipe(tmp_path / "two", alpaca_file, str(tiny_llama_dir), max_steps=3)))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "instill.cli", "train",
+           str(recipe), "train.batch_size=2", "train.save_every=3"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("model saved to") == 1
+    assert metrics(tmp_path / "two") == pytest.approx(metrics(tmp_path / "one"), rel=1e-5)
+    assert sorted(p.name for p in (tmp_path / "two" / "checkpoints" / "step-0000003").glob("random_states_*")) == [
+        "random_states_0.pkl", "random_states_1.pkl"]
