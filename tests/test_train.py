@@ -166,3 +166,11 @@ def test_two_processes_match_one(tmp_path, tiny_llama_dir, alpaca_file, make_rec
     assert metrics(tmp_path / "two") == pytest.approx(metrics(tmp_path / "one"), rel=1e-5)
     assert sorted(p.name for p in (tmp_path / "two" / "checkpoints" / "step-0000003").glob("random_states_*")) == [
         "random_states_0.pkl", "random_states_1.pkl"]
+
+
+def test_bf16_autocast_trains(tmp_path, tiny_llama_dir, alpaca_file, make_recipe):
+    cfg = make_recipe(tmp_path / "bf16", alpaca_file, str(tiny_llama_dir), max_steps=20, precision="bf16")
+    s = setup(Recipe.model_validate(cfg))
+    losses = fit(s)
+    assert all(math.isfinite(x) for x in losses) and losses[-1] < 0.6 * losses[0]
+    assert next(s.model.parameters()).dtype == torch.float32  # master weights stay fp32 under autocast

@@ -75,9 +75,13 @@ def _has_accelerator() -> bool:
 def setup(recipe: Recipe) -> Session:
     """Everything before the first step: data, model, optimizer, and the checkpoint to resume from."""
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
     from accelerate.utils import set_seed
 
     cfg = recipe.train
+    # AcceleratorState is a process-wide singleton that refuses a second precision; reset it (keeping the
+    # process group) so one process can run several trainings (tests, sweeps). Private, but stable since 0.20.
+    AcceleratorState._reset_state(reset_partial_state=False)
     accelerator = Accelerator(mixed_precision="bf16" if cfg.precision == "bf16" else "no", cpu=not _has_accelerator())
     set_seed(recipe.seed)
     run_dir = Path(recipe.run_dir)
