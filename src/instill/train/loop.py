@@ -196,7 +196,7 @@ def fit(s: Session) -> list[float]:
         if done % cfg.log_every == 0 or done == s.total_steps:
             rate = window_tokens / max(time.perf_counter() - t0, 1e-9)
             mean = sum(window_loss) / len(window_loss)
-            bar.set_postfix(loss=f"{mean:.4f}", lr=f"{s.scheduler.get_last_lr()[0]:.2e}", tok_s=f"{rate:,.0f}")
+            bar.set_postfix(loss=f"{mean:.4f}", lr=f"{s.scheduler.get_last_lr()[0]:.2e}", tok_s=f"{rate:,.0f}", refresh=False)
             _log(s, {"step": done, "loss": round(mean, 6), "lr": s.scheduler.get_last_lr()[0], "tokens_per_s": round(rate, 1)})
             window_loss, window_tokens, t0 = [], 0, time.perf_counter()
         if cfg.eval_every and done % cfg.eval_every == 0 and done != s.total_steps:
