@@ -186,3 +186,29 @@ def test_split_chat_refuses_unstable_template(word_tok):
     chat = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
     with pytest.raises(InstillError, match="renders turn"):
         split_chat(word_tok, fmt, chat, [False, True], add_generation_prompt=False)
+
+
+def test_sentencepiece_style_prefix_is_not_added_to_a_response():
+    """A Metaspace tokenizer marks the start of a text with "▁"; a response piece must not get that mark."""
+    from tokenizers import trainers
+
+    tk = Tokenizer(models.BPE(unk_token="<unk>"))
+    tk.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
+    corpus = ["user: What is the capital of France? assistant: Paris", "Paris is the capital"] * 50
+    tk.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=120, special_tokens=["<unk>", "</s>", "<s>"]))
+    tok = PreTrainedTokenizerFast(tokenizer_object=tk, eos_token="</s>", unk_token="<unk>")
+    fmt = ChatFormat(
+        template="{% for m in messages %}{{ '<s>' + m['role'] + ':' + m['content'] + '</s>' }}{% endfor %}"
+        "{% if add_generation_prompt %}{{ '<s>assistant:' }}{% endif %}",
+        end_of_turn="</s>",
+    )
+    chat = [{"role": "user", "content": "What is the capital of France?"}, {"role": "assistant", "content": "Paris"}]
+    tokens = tok.convert_ids_to_tokens
+    assert tokens(tok("Paris</s>", add_special_tokens=False)["input_ids"])[0].startswith("▁")  # alone: marked
+    enc = encode_causal(tok, fmt, chat_to_conversation(chat), max_length=128)
+    whole = tok(fmt.render(tok, chat, add_generation_prompt=False), add_special_tokens=False)["input_ids"]
+    assert enc.input_ids == whole  # no merge crosses the boundary, so the pieces tokenize as the whole text does
+    asked = tok(fmt.render(tok, chat[:1], add_generation_prompt=True), add_special_tokens=False)["input_ids"]
+    assert encode_prompt(tok, fmt, chat[:1]) == asked == enc.input_ids[: len(asked)]
+    response = tokens(enc.input_ids[len(asked) :])
+    assert "".join(response) == "Paris</s>" and not response[0].startswith("▁")

@@ -1,8 +1,9 @@
 """Conversation -> token ids + labels, with loss on assistant turns only (-100 elsewhere).
 
-The rendered chat is cut into pieces at every prompt/response boundary and each piece is tokenized on its own.
-Inference encodes a prompt with the same function, so the prompt ids a model is trained on are exactly the ids it
-sees when asked: a BPE merge across the boundary can never make training and inference disagree.
+The rendered chat is cut into pieces at every prompt/response boundary and each piece is tokenized apart from the
+text before it (see `piece_ids`). Inference encodes a prompt with the same function, so the prompt ids a model is
+trained on are exactly the ids it sees when asked: a BPE merge across the boundary can never make training and
+inference disagree.
 """
 
 from __future__ import annotations
@@ -71,12 +72,31 @@ def _ids(tokenizer: Any, text: str) -> list[int]:
     return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
+def piece_ids(tokenizer: Any, pieces: list[tuple[str, bool]]) -> list[list[int]]:
+    """Token ids of each piece, each tokenized as the continuation of the piece before it.
+
+    A piece's ids are enc(previous + piece) minus enc(previous) when enc(previous) is their prefix, so a tokenizer
+    that marks the start of a text (SentencePiece's "▁") tokenizes a piece as it would inside the whole text. When a
+    merge crosses the boundary (enc(previous) is not a prefix), the piece is tokenized alone: the boundary stays
+    exact and the earlier ids never change.
+    """
+    out: list[list[int]] = []
+    for k, (text, _) in enumerate(pieces):
+        if k == 0:
+            out.append(_ids(tokenizer, text))
+            continue
+        before = pieces[k - 1][0]
+        context, both = _ids(tokenizer, before), _ids(tokenizer, before + text)
+        out.append(both[len(context) :] if both[: len(context)] == context else _ids(tokenizer, text))
+    return out
+
+
 def encode_prompt(tokenizer: Any, fmt: ChatFormat, messages: list[dict[str, str]], is_seq2seq: bool = False) -> list[int]:
     """The ids a model is asked with: the chat so far plus the generation prompt, cut as in training."""
     if is_seq2seq:
         return tokenizer(fmt.render(tokenizer, messages, add_generation_prompt=True))["input_ids"]
     pieces = split_chat(tokenizer, fmt, messages, [False] * len(messages), add_generation_prompt=True)
-    return [i for text, _ in pieces for i in _ids(tokenizer, text)]
+    return [i for ids in piece_ids(tokenizer, pieces) for i in ids]
 
 
 def _truncate_prompt(ids: list[int], budget: int, keep_head: int) -> list[int]:
@@ -103,8 +123,7 @@ def encode_causal(
     ids: list[int] = []
     labels: list[int] = []
     last = 0  # where the final response starts
-    for text, carries in pieces:
-        piece = _ids(tokenizer, text)
+    for (_, carries), piece in zip(pieces, piece_ids(tokenizer, pieces)):
         last = len(ids)
         ids += piece
         labels += piece if carries else [IGNORE_INDEX] * len(piece)
