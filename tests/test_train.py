@@ -155,15 +155,20 @@ def test_two_processes_match_one(tmp_path, tiny_llama_dir, alpaca_file, make_rec
     import sys
 
     one = make_recipe(tmp_path / "one", alpaca_file, str(tiny_llama_dir), max_steps=3, batch_size=4)
+    one["data"]["validation_fraction"] = 0.05  # 1 validation sequence: process 1 gets none of its own
     train(Recipe.model_validate(one))
+    two = make_recipe(tmp_path / "two", alpaca_file, str(tiny_llama_dir), max_steps=3)
+    two["data"]["validation_fraction"] = 0.05
     recipe = tmp_path / "two.yaml"
-    recipe.write_text(yaml.safe_dump(make_recipe(tmp_path / "two", alpaca_file, str(tiny_llama_dir), max_steps=3)))
+    recipe.write_text(yaml.safe_dump(two))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "instill.cli", "train",
            str(recipe), "train.batch_size=2", "train.save_every=3"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.count("model saved to") == 1
     assert metrics(tmp_path / "two") == pytest.approx(metrics(tmp_path / "one"), rel=1e-5)
+    assert metrics(tmp_path / "two", "val_loss") == pytest.approx(metrics(tmp_path / "one", "val_loss"), rel=1e-5)
+    assert len(metrics(tmp_path / "one", "val_loss")) == 1
     assert sorted(p.name for p in (tmp_path / "two" / "checkpoints" / "step-0000003").glob("random_states_*")) == [
         "random_states_0.pkl", "random_states_1.pkl"]
 
@@ -174,3 +179,17 @@ def test_bf16_autocast_trains(tmp_path, tiny_llama_dir, alpaca_file, make_recipe
     losses = fit(s)
     assert all(math.isfinite(x) for x in losses) and losses[-1] < 0.6 * losses[0]
     assert next(s.model.parameters()).dtype == torch.float32  # master weights stay fp32 under autocast
+
+
+def test_default_template_round_trip_stops_at_eos(tmp_path, tiny_llama_dir, alpaca_file, make_recipe):
+    """With chat.template=default (what a base model without a template gets), the saved tokenizer carries that
+    template, and generation stops at the eos that ends each trained response."""
+    from instill.chat_format import DEFAULT_TEMPLATE
+
+    cfg = make_recipe(tmp_path / "default", alpaca_file, str(tiny_llama_dir), max_steps=150)
+    cfg["chat"] = {"template": "default"}
+    out = train(Recipe.model_validate(cfg))
+    cm = load_chat_model(str(out))
+    assert cm.fmt.template == DEFAULT_TEMPLATE
+    reply = generate(cm, [{"role": "user", "content": "Add 2 and 3."}], GenerationParams(max_new_tokens=30))
+    assert reply == "The answer is 5."

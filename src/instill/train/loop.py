@@ -20,7 +20,7 @@ from instill.chat_format import ChatFormat, chat_format_for
 from instill.config import Recipe, TrainConfig, save_recipe
 from instill.errors import InstillError
 from instill.modeling import load_for_training
-from instill.tokenize import Encoded
+from instill.tokenize import IGNORE_INDEX, Encoded
 from instill.train import checkpoint
 from instill.train.data import BatchStream, collate, encode_all, load_conversations, split_validation
 from instill.train.loss import count_loss_tokens, summed_loss
@@ -158,15 +158,24 @@ def train_step(s: Session, step: int) -> tuple[float, int]:
 
 @torch.no_grad()
 def validation_loss(s: Session) -> float | None:
-    """Mean loss per loss token over the validation set (sharded over processes)."""
+    """Mean loss per loss token over the validation set, sharded over processes.
+
+    Every process runs the same number of forward passes (FSDP and DDP forwards hold collectives): a short shard is
+    padded with rows whose labels are all -100, which add nothing to the loss or the count.
+    """
     if not s.val_data:
         return None
     s.model.eval()
     acc, bs = s.accelerator, s.recipe.train.batch_size
     mine = s.val_data[acc.process_index :: acc.num_processes]
+    per_process = -(-len(s.val_data) // acc.num_processes)
+    real = len(mine)
+    mine = mine + [s.val_data[0]] * (per_process - real)
     loss, count = 0.0, 0
-    for i in range(0, len(mine), bs):
-        batch = {k: v.to(acc.device) for k, v in collate(mine[i : i + bs], s.tokenizer.pad_token_id).items()}
+    for i in range(0, per_process, bs):
+        batch = collate(mine[i : i + bs], s.tokenizer.pad_token_id)
+        batch["labels"][max(0, real - i) :] = IGNORE_INDEX  # padding rows carry no loss
+        batch = {k: v.to(acc.device) for k, v in batch.items()}
         with acc.autocast():
             loss += float(summed_loss(s.model, batch, s.is_seq2seq))
         count += count_loss_tokens(batch, s.is_seq2seq)
