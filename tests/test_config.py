@@ -215,3 +215,16 @@ def test_shipped_recipe_validates_and_its_builtin_data_loads(path):
         assert 0 < len(records) <= 5, src
     # overrides apply on top of every shipped recipe
     assert load_recipe(path, ["train.lr=3e-4"]).train.lr == pytest.approx(3e-4)
+
+
+def test_invalid_yaml_in_an_override_is_one_line(tmp_path):
+    fails(write_recipe(tmp_path, minimal()), ["data.train=[{format: alpaca"], "override 'data.train=[{format: alpaca'",
+          "invalid YAML value")
+
+
+def test_tiny_model_heads_must_divide_width(tmp_path):
+    fails(write_recipe(tmp_path, minimal()), ["model.tiny.num_heads=5"], "model.tiny", "num_heads (5)")
+
+
+def test_unmerged_adapter_on_tiny_is_refused(tmp_path):
+    fails(write_recipe(tmp_path, minimal()), ["train.method=lora", "train.lora.merge=false"], "train.lora.merge=true")

@@ -212,3 +212,36 @@ def test_sentencepiece_style_prefix_is_not_added_to_a_response():
     assert encode_prompt(tok, fmt, chat[:1]) == asked == enc.input_ids[: len(asked)]
     response = tokens(enc.input_ids[len(asked) :])
     assert "".join(response) == "Paris</s>" and not response[0].startswith("▁")
+
+
+def test_a_template_that_refuses_a_record_names_it(word_tok):
+    from instill.config import DataConfig
+    from instill.records import Conversation, Message
+    from instill.train.data import encode_all
+
+    strict = ChatFormat(
+        template="{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}"
+        + SPACED_TEMPLATE, end_of_turn="</s>")
+    conv = Conversation((Message("system", "be brief"), Message("user", "hi"), Message("assistant", "hello", loss=True)),
+                        source="chats.jsonl:7")
+    cfg = DataConfig(train=[{"format": "openai", "path": "x.jsonl"}])
+    with pytest.raises(InstillError, match=r"^chats.jsonl:7: the chat template refused .*System role not supported"):
+        encode_all([conv], word_tok, strict, cfg, is_seq2seq=False)
+
+
+def test_default_template_starts_with_bos_when_the_tokenizer_has_one(word_tok, bpe_tokenizer):
+    conv = example_to_conversation(Example(instruction="hi", output="hello"))
+    with_bos = ChatFormat(DEFAULT_TEMPLATE, "</s>")
+    word_tok.bos_token = "<s>"
+    try:
+        assert with_bos.render(word_tok, conv.chat(), add_generation_prompt=False).startswith("<s>### Instruction:")
+    finally:
+        word_tok.bos_token = None
+    assert with_bos.render(bpe_tokenizer, conv.chat(), False).startswith("### Instruction:")  # no bos: nothing
+
+
+def test_missing_end_of_turn_names_the_token_the_template_writes(bpe_tokenizer):
+    fmt = ChatFormat(template=CHATML_TEMPLATE, end_of_turn="<|endoftext|>")  # a base model's eos, not its turn end
+    conv = example_to_conversation(Example(instruction="hi", output="hello"))
+    with pytest.raises(InstillError, match=r"set chat.end_of_turn='<\|im_end\|>'"):
+        encode_causal(bpe_tokenizer, fmt, conv, max_length=64)

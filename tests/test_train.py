@@ -12,6 +12,7 @@ import torch
 import yaml
 
 from instill.config import Recipe
+from instill.errors import InstillError
 from instill.generate import GenerationParams, generate, load_chat_model
 from instill.modeling import load_pretrained
 from instill.tokenize import IGNORE_INDEX, Encoded
@@ -97,22 +98,32 @@ def test_accumulation_does_not_change_the_step(tmp_path, tiny_llama_dir, alpaca_
         torch.testing.assert_close(g, h, rtol=1e-4, atol=1e-7)
 
 
-def test_resume_continues_the_same_loss_curve(tmp_path, tiny_llama_dir, alpaca_file, make_recipe):
-    full = make_recipe(tmp_path / "full", alpaca_file, str(tiny_llama_dir), max_steps=6)
+@pytest.mark.parametrize("method", ["full", "lora"])  # LoRA dropout makes the restored random state matter
+def test_resume_continues_the_same_loss_curve(tmp_path, tiny_llama_dir, alpaca_file, make_recipe, method):
+    full = make_recipe(tmp_path / "full", alpaca_file, str(tiny_llama_dir), max_steps=6, method=method)
     train(Recipe.model_validate(full))
     expected = metrics(tmp_path / "full")
 
-    # a run that stops after 3 steps (its checkpoint written), then a fresh process picks it up
-    part = make_recipe(tmp_path / "part", alpaca_file, str(tiny_llama_dir), max_steps=6, save_every=3)
+    # a run killed after step 4, its last checkpoint at step 3; a fresh process picks it up
+    part = make_recipe(tmp_path / "part", alpaca_file, str(tiny_llama_dir), max_steps=6, save_every=3, method=method)
     s = setup(Recipe.model_validate(part))
-    s.total_steps = 3
+    s.total_steps = 4
     first = fit(s)
     assert checkpoint.latest_checkpoint(tmp_path / "part").name == "step-0000003"
     part["train"]["resume"] = True
     resumed = setup(Recipe.model_validate(part))
     assert resumed.start_step == 3
     rest = fit(resumed)
-    assert first + rest == pytest.approx([expected[i] for i in range(1, 7)], rel=1e-5)
+    assert first[:3] + rest == pytest.approx([expected[i] for i in range(1, 7)], rel=1e-5)
+    steps = [json.loads(line)["step"] for line in (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6]  # step 4 ran twice but is logged once
+
+
+def test_a_second_run_into_the_same_folder_is_refused(tmp_path, tiny_llama_dir, alpaca_file, make_recipe):
+    cfg = make_recipe(tmp_path / "run", alpaca_file, str(tiny_llama_dir), max_steps=1)
+    train(Recipe.model_validate(cfg))
+    with pytest.raises(InstillError, match="train.resume=true"):
+        train(Recipe.model_validate(cfg))
 
 
 def test_lora_trains_only_adapter_weights(tmp_path, tiny_llama_dir, alpaca_file, make_recipe):
@@ -129,13 +140,36 @@ def test_lora_trains_only_adapter_weights(tmp_path, tiny_llama_dir, alpaca_file,
     assert all(not torch.equal(before[n], p.detach()) for n, p in s.model.named_parameters() if "lora_B" in n)
 
 
-def test_lora_merged_save_loads_without_peft(tmp_path, tiny_llama_dir, alpaca_file, make_recipe):
-    cfg = make_recipe(tmp_path / "lora", alpaca_file, str(tiny_llama_dir), max_steps=2, method="lora")
-    out = train(Recipe.model_validate(cfg))
+def test_lora_saves_merged_or_as_adapter_with_the_same_outputs(tmp_path, tiny_llama_dir, alpaca_file, make_recipe):
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(out)
-    assert not any("lora" in n for n, _ in model.named_parameters())
+    cfg = make_recipe(tmp_path / "lora", alpaca_file, str(tiny_llama_dir), max_steps=5, method="lora")
+    s = setup(Recipe.model_validate(cfg))
+    fit(s)
+    model = s.accelerator.unwrap_model(s.model).eval()
+    ids = torch.tensor([[5, 6, 7, 8, 9, 10]])
+    with torch.no_grad():
+        reference = model(input_ids=ids).logits  # the trained adapter, unmerged, in peft
+    checkpoint.save_model(model, s.tokenizer, s.fmt, tmp_path / "adapter", merge_lora=False)
+    checkpoint.save_model(model, s.tokenizer, s.fmt, tmp_path / "merged", merge_lora=True)
+    assert (tmp_path / "adapter" / "adapter_config.json").is_file()
+    merged = AutoModelForCausalLM.from_pretrained(tmp_path / "merged")  # plain transformers, no peft
+    assert not any("lora" in n for n, _ in merged.named_parameters())
+    adapter = load_chat_model(str(tmp_path / "adapter")).model  # base + adapter through peft
+    with torch.no_grad():
+        torch.testing.assert_close(merged(input_ids=ids).logits, reference, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(adapter(input_ids=ids).logits, reference, rtol=1e-4, atol=1e-5)
+
+
+def test_multi_token_end_of_turn_stops_generation_on_the_text(tiny_llama_dir):
+    from instill.chat_format import ChatFormat
+    from instill.generate import _generate_kwargs
+
+    cm = load_chat_model(str(tiny_llama_dir))
+    assert "stop_strings" not in _generate_kwargs(cm, GenerationParams())  # <|im_end|> is one token
+    cm.fmt = ChatFormat(cm.fmt.template, end_of_turn="\n### End")
+    kwargs = _generate_kwargs(cm, GenerationParams())
+    assert kwargs["stop_strings"] == ["\n### End"] and kwargs["tokenizer"] is cm.tokenizer
 
 
 def test_seq2seq_trains_and_generates(tmp_path, tiny_t5_dir, alpaca_file, make_recipe):

@@ -12,9 +12,11 @@ from typing import Any
 
 from instill.errors import InstillError
 
-# Alpaca-style plain text: needs no new tokens, so it works with any base model's tokenizer. The eos token ends
-# each response, which is what the model learns to emit.
+# Alpaca-style plain text: needs no new tokens, so it works with any base model's tokenizer. The bos token (when the
+# tokenizer has one) starts the text, as base models saw in pre-training; the eos token ends each response, which is
+# what the model learns to emit.
 DEFAULT_TEMPLATE = (
+    "{{- bos_token or '' -}}"
     "{%- for message in messages -%}"
     "{%- if message['role'] == 'system' -%}{{ message['content'] + '\n\n' }}"
     "{%- elif message['role'] == 'user' -%}{{ '### Instruction:\n' + message['content'] + '\n\n' }}"
@@ -41,10 +43,16 @@ class ChatFormat:
     end_of_turn: str
 
     def render(self, tokenizer: Any, messages: list[dict[str, str]], add_generation_prompt: bool) -> str:
-        """The text the model sees for `messages`."""
-        return tokenizer.apply_chat_template(
-            messages, chat_template=self.template, tokenize=False, add_generation_prompt=add_generation_prompt
-        )
+        """The text the model sees for `messages`; a template that refuses them (roles must alternate, ...) is a
+        user-facing error."""
+        from jinja2 import TemplateError
+
+        try:
+            return tokenizer.apply_chat_template(
+                messages, chat_template=self.template, tokenize=False, add_generation_prompt=add_generation_prompt
+            )
+        except TemplateError as e:
+            raise InstillError(f"the chat template refused this conversation: {e}") from None
 
     def end_of_turn_id(self, tokenizer: Any) -> int | None:
         """The token id of the end-of-turn text, when it is a single token (generation stops on it)."""

@@ -31,6 +31,14 @@ class TinyModelConfig(Strict):
     vocab_size: int = Field(2048, ge=300, description="BPE vocabulary trained on the training data")
     max_position_embeddings: int = Field(1024, gt=0)
 
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> "TinyModelConfig":
+        if self.hidden_size % self.num_heads or (self.hidden_size // self.num_heads) % 2:
+            raise ValueError(
+                f"hidden_size ({self.hidden_size}) must be num_heads ({self.num_heads}) times an even head size"
+            )
+        return self
+
 
 class ModelConfig(Strict):
     name: str = Field("tiny", description="'tiny', a hub id, or a local folder saved with save_pretrained")
@@ -116,6 +124,12 @@ class Recipe(Strict):
     chat: ChatConfig = ChatConfig()
     train: TrainConfig = TrainConfig()
 
+    @model_validator(mode="after")
+    def _adapter_needs_a_saved_base(self) -> "Recipe":
+        if self.model.name == "tiny" and self.train.method == "lora" and not self.train.lora.merge:
+            raise ValueError("model.name=tiny has no saved base model for an unmerged adapter; set train.lora.merge=true")
+        return self
+
 
 class _YamlLoader(yaml.SafeLoader):
     """PyYAML's safe loader, reading `3e-4` and `1e5` as floats (YAML 1.2) rather than strings (YAML 1.1)."""
@@ -174,7 +188,10 @@ def apply_override(tree: dict[str, Any], assignment: str) -> None:
     if "=" not in assignment:
         raise InstillError(f"override '{assignment}' is not key=value")
     key, raw = assignment.split("=", 1)
-    value = _yaml(raw) if raw else ""
+    try:
+        value = _yaml(raw) if raw else ""
+    except yaml.YAMLError as e:
+        raise InstillError(f"override '{assignment}': invalid YAML value: {' '.join(str(e).split())}") from None
     parts = key.strip().split(".")
     node = tree
     for part in parts[:-1]:

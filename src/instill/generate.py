@@ -52,6 +52,8 @@ def load_chat_model(name: str, chat_template: str = "auto", end_of_turn: str | N
 def _generate_kwargs(cm: ChatModel, params: GenerationParams) -> dict[str, Any]:
     kw: dict[str, Any] = {"max_new_tokens": params.max_new_tokens, "eos_token_id": cm.stop_ids(),
                           "pad_token_id": cm.tokenizer.pad_token_id}
+    if cm.fmt.end_of_turn_id(cm.tokenizer) is None:  # several tokens: stop on the text itself
+        kw.update(stop_strings=[cm.fmt.end_of_turn], tokenizer=cm.tokenizer)
     if params.temperature > 0:
         kw.update(do_sample=True, temperature=params.temperature, top_p=params.top_p)
     else:
@@ -82,9 +84,31 @@ def stream(
               **_generate_kwargs(cm, params)}
     worker = threading.Thread(target=cm.model.generate, kwargs=kwargs, daemon=True)
     worker.start()
-    for text in streamer:
-        yield text.replace(cm.fmt.end_of_turn, "")
+    yield from _until(streamer, cm.fmt.end_of_turn)
     worker.join()
+
+
+def _until(pieces: Iterator[str], marker: str) -> Iterator[str]:
+    """Pass text through up to the first `marker`, even when the marker arrives split over several pieces.
+
+    >>> list(_until(iter(["Par", "is<|im", "_end|>more"]), "<|im_end|>"))
+    ['Paris']
+    >>> list(_until(iter(["a long enough reply", " and more"]), "###"))
+    ['a long enough rep', 'ly and mo', 're']
+    """
+    held = ""
+    for piece in pieces:
+        held += piece
+        if marker in held:
+            if head := held.split(marker, 1)[0]:
+                yield head
+            return
+        keep = len(marker) - 1  # a marker's beginning may end this piece
+        if len(held) > keep:
+            yield held[: len(held) - keep]
+            held = held[len(held) - keep :]
+    if held:
+        yield held
 
 
 def generate(
@@ -96,4 +120,4 @@ def generate(
     with torch.no_grad():
         out = cm.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), **_generate_kwargs(cm, params))
     new = out[0] if cm.is_seq2seq else out[0, ids.shape[1] :]
-    return cm.tokenizer.decode(new, skip_special_tokens=True).replace(cm.fmt.end_of_turn, "").strip()
+    return cm.tokenizer.decode(new, skip_special_tokens=True).split(cm.fmt.end_of_turn, 1)[0].strip()

@@ -78,6 +78,8 @@ def load_pretrained(name: str, trust_remote_code: bool = False, dtype: torch.dty
 
     if _looks_like_path(name) and not Path(name).expanduser().is_dir():
         raise InstillError(f"model path '{name}' does not exist")
+    if (Path(name) / "adapter_config.json").is_file():
+        return _load_adapter(name, dtype)
     try:
         config = AutoConfig.from_pretrained(name, trust_remote_code=trust_remote_code)
         tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
@@ -89,6 +91,22 @@ def load_pretrained(name: str, trust_remote_code: bool = False, dtype: torch.dty
     if tokenizer.pad_token is None:  # many base models have none; padded positions never carry loss
         tokenizer.pad_token = tokenizer.eos_token
     return Loaded(model, tokenizer, bool(config.is_encoder_decoder))
+
+
+def _load_adapter(folder: str, dtype: torch.dtype) -> Loaded:
+    """An unmerged LoRA folder: its base model (named in adapter_config.json) plus the adapter, merged for speed."""
+    import json
+
+    from peft import AutoPeftModelForCausalLM, AutoPeftModelForSeq2SeqLM
+    from transformers import AutoTokenizer
+
+    task = json.loads((Path(folder) / "adapter_config.json").read_text()).get("task_type")
+    auto = AutoPeftModelForSeq2SeqLM if task == "SEQ_2_SEQ_LM" else AutoPeftModelForCausalLM
+    try:
+        model = auto.from_pretrained(folder, dtype=dtype).merge_and_unload()
+    except (OSError, ValueError) as e:
+        raise InstillError(f"could not load the base model of adapter '{folder}': {str(e).splitlines()[0]}") from None
+    return Loaded(model, AutoTokenizer.from_pretrained(folder), task == "SEQ_2_SEQ_LM")
 
 
 def load_for_training(cfg: ModelConfig, train_texts: Iterable[str], seed: int) -> Loaded:

@@ -24,6 +24,7 @@ class Encoded:
 
     input_ids: list[int]
     labels: list[int]
+    truncated: bool = False  # the prompt was cut to fit
 
     @property
     def n_loss_tokens(self) -> int:
@@ -54,8 +55,8 @@ def split_chat(
         cut = response.find(fmt.end_of_turn)
         if cut < 0:
             raise InstillError(
-                f"the chat template does not write the end-of-turn text {fmt.end_of_turn!r} after an assistant turn; "
-                "set chat.end_of_turn to the text it does write"
+                f"the chat template does not write the end-of-turn text {fmt.end_of_turn!r} after an assistant turn"
+                f"{_end_of_turn_hint(tokenizer, response, msg['content'])}"
             )
         cut += len(fmt.end_of_turn)
         pieces += [(prompt[len(done) :], False), (response[:cut], loss[k])]
@@ -66,6 +67,17 @@ def split_chat(
             raise InstillError("the chat template renders earlier turns differently when a generation prompt follows")
         pieces.append((prompt[len(done) :], False))
     return [(text, carries) for text, carries in pieces if text]
+
+
+def _end_of_turn_hint(tokenizer: Any, response: str, content: str) -> str:
+    """Name the special token the template does write after a response (base models often end turns with a
+    token other than eos, e.g. Qwen's <|im_end|>)."""
+    after = response[response.find(content) + len(content) :] if content in response else response
+    written = [t for t in getattr(tokenizer, "all_special_tokens", []) if t and t in after]
+    if written:
+        first = min(written, key=after.find)
+        return f"; it writes {first!r}: set chat.end_of_turn='{first}'"
+    return "; set chat.end_of_turn to the text it does write"
 
 
 def _ids(tokenizer: Any, text: str) -> list[int]:
@@ -132,7 +144,7 @@ def encode_causal(
     if len(ids) - last >= max_length:  # the response alone leaves no room for a prompt
         return None
     keep = _truncate_prompt(list(range(last)), max_length - (len(ids) - last), keep_head)
-    return Encoded([ids[i] for i in keep] + ids[last:], [labels[i] for i in keep] + labels[last:])
+    return Encoded([ids[i] for i in keep] + ids[last:], [labels[i] for i in keep] + labels[last:], truncated=True)
 
 
 def encode_seq2seq(
@@ -141,7 +153,8 @@ def encode_seq2seq(
     """Encode a conversation for an encoder-decoder model: one sequence per loss-bearing assistant turn.
 
     The chat up to that turn (with the generation prompt) goes to the encoder; the response plus eos is the
-    decoder's target. A target longer than `max_target_length` is dropped (the caller counts it).
+    decoder's target, tokenized as the tokenizer tokenizes targets, ending in eos. A target longer than
+    `max_target_length` is dropped (the caller counts it).
     """
     messages = conv.chat()
     out = []
@@ -149,8 +162,10 @@ def encode_seq2seq(
         if not msg.loss:
             continue
         source = tokenizer(fmt.render(tokenizer, messages[:k], add_generation_prompt=True))["input_ids"]
-        target = _ids(tokenizer, msg.content) + [tokenizer.eos_token_id]
+        target = tokenizer(text_target=msg.content)["input_ids"]  # the model's own target specials (T5 </s>, BART <s>..</s>)
+        if not target or target[-1] != tokenizer.eos_token_id:
+            target = target + [tokenizer.eos_token_id]
         if len(target) > max_target_length:
             continue
-        out.append(Encoded(_truncate_prompt(source, max_length, keep_head), target))
+        out.append(Encoded(_truncate_prompt(source, max_length, keep_head), target, truncated=len(source) > max_length))
     return out

@@ -25,6 +25,7 @@ def save_checkpoint(accelerator: Any, run_dir: Path, step: int, state: dict, kee
     """Save everything a resume needs; trainer_state.json is written last, so its presence marks a whole checkpoint."""
     path = checkpoint_dir(run_dir, step)
     accelerator.save_state(str(path))
+    accelerator.wait_for_everyone()  # every process has written its part before the checkpoint is marked whole
     if accelerator.is_main_process:
         (path / "trainer_state.json").write_text(json.dumps({"step": step, **state}, indent=1))
         complete = sorted((run_dir / "checkpoints").glob("step-*/trainer_state.json"))
@@ -39,8 +40,13 @@ def load_checkpoint(accelerator: Any, path: Path) -> dict:
     return json.loads((path / "trainer_state.json").read_text())
 
 
-def save_model(model: Any, tokenizer: Any, fmt: ChatFormat, out: Path, merge_lora: bool) -> Path:
-    """A folder transformers loads as is: weights, tokenizer with its chat template, generation stop ids."""
+def save_model(
+    model: Any, tokenizer: Any, fmt: ChatFormat, out: Path, merge_lora: bool, state_dict: dict | None = None
+) -> Path:
+    """A folder transformers loads as is: weights, tokenizer with its chat template, generation stop ids.
+
+    An unmerged LoRA run saves the adapter (peft's format); `instill generate` and `chat` load it with its base.
+    """
     out.mkdir(parents=True, exist_ok=True)
     if merge_lora and hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
@@ -50,7 +56,7 @@ def save_model(model: Any, tokenizer: Any, fmt: ChatFormat, out: Path, merge_lor
         stops = {eot_id, *([tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else [])}
         gen.eos_token_id = sorted(stops)
         gen.pad_token_id = tokenizer.pad_token_id
-    model.save_pretrained(str(out))
+    model.save_pretrained(str(out), **({"state_dict": state_dict} if state_dict is not None else {}))
     tokenizer.chat_template = fmt.template
     tokenizer.save_pretrained(str(out))
     (out / CHAT_FILE).write_text(json.dumps({"end_of_turn": fmt.end_of_turn}, indent=1))

@@ -15,6 +15,7 @@ import torch
 
 from instill.chat_format import ChatFormat
 from instill.config import DataConfig, SourceConfig
+from instill.errors import InstillError
 from instill.records import Conversation, to_conversations
 from instill.sources import load_source
 from instill.tokenize import IGNORE_INDEX, Encoded, encode_causal, encode_seq2seq
@@ -43,6 +44,18 @@ def load_conversations(sources: list[SourceConfig], cfg: DataConfig) -> list[Con
     return list(to_conversations(records, cfg.system_prompt))
 
 
+def prepare_conversations(recipe: Any) -> tuple[list[Conversation], list[Conversation]]:
+    """The training and validation conversations of a recipe (validation sources, or a seeded split)."""
+    convs = load_conversations(recipe.data.train, recipe.data)
+    if recipe.data.validation:
+        return convs, load_conversations(recipe.data.validation, recipe.data)
+    train, val = split_validation(convs, recipe.data.validation_fraction, recipe.seed)
+    if not train:
+        raise InstillError(f"data.validation_fraction={recipe.data.validation_fraction} leaves no training data "
+                           f"out of {len(convs)} conversations")
+    return train, val
+
+
 def split_validation(convs: list[Conversation], fraction: float, seed: int) -> tuple[list, list]:
     """Hold out a seeded random `fraction` of conversations (at least one when fraction > 0)."""
     if fraction <= 0:
@@ -60,20 +73,25 @@ def encode_all(
     """Encode every conversation; sequences whose response cannot fit are dropped and counted."""
     stats = EncodeStats(conversations=len(convs))
     out: list[Encoded] = []
-    for conv in convs:
-        if is_seq2seq:
-            encoded = encode_seq2seq(tokenizer, fmt, conv, cfg.max_length, cfg.max_target_length, cfg.keep_prompt_head)
-            stats.dropped_too_long += sum(m.loss for m in conv.messages) - len(encoded)
-        else:
-            one = encode_causal(tokenizer, fmt, conv, cfg.max_length, cfg.keep_prompt_head)
-            encoded = [one] if one is not None else []
-            stats.dropped_too_long += one is None
+    for index, conv in enumerate(convs):
+        try:
+            encoded = _encode_one(conv, tokenizer, fmt, cfg, is_seq2seq)
+        except InstillError as e:  # a template that refuses a record: say which record
+            raise InstillError(f"{conv.source or f'conversation {index}'}: {e}") from None
+        stats.dropped_too_long += sum(m.loss for m in conv.messages) - len(encoded) if is_seq2seq else not encoded
         out += encoded
     stats.sequences = len(out)
     stats.tokens = sum(len(e.input_ids) + (len(e.labels) if is_seq2seq else 0) for e in out)
     stats.loss_tokens = sum(e.n_loss_tokens for e in out)
-    stats.truncated = sum(len(e.input_ids) == cfg.max_length for e in out)
+    stats.truncated = sum(e.truncated for e in out)
     return out, stats
+
+
+def _encode_one(conv: Conversation, tokenizer: Any, fmt: ChatFormat, cfg: DataConfig, is_seq2seq: bool) -> list[Encoded]:
+    if is_seq2seq:
+        return encode_seq2seq(tokenizer, fmt, conv, cfg.max_length, cfg.max_target_length, cfg.keep_prompt_head)
+    one = encode_causal(tokenizer, fmt, conv, cfg.max_length, cfg.keep_prompt_head)
+    return [one] if one is not None else []
 
 
 def collate(batch: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:

@@ -22,7 +22,7 @@ from instill.errors import InstillError
 from instill.modeling import load_for_training
 from instill.tokenize import IGNORE_INDEX, Encoded
 from instill.train import checkpoint
-from instill.train.data import BatchStream, collate, encode_all, load_conversations, split_validation
+from instill.train.data import BatchStream, collate, encode_all, prepare_conversations
 from instill.train.loss import count_loss_tokens, summed_loss
 
 log = logging.getLogger("instill.train")
@@ -85,13 +85,10 @@ def setup(recipe: Recipe) -> Session:
     accelerator = Accelerator(mixed_precision="bf16" if cfg.precision == "bf16" else "no", cpu=not _has_accelerator())
     set_seed(recipe.seed)
     run_dir = Path(recipe.run_dir)
-    if not cfg.resume and checkpoint.latest_checkpoint(run_dir) is not None:
-        raise InstillError(f"{run_dir} already holds checkpoints; set train.resume=true or choose another run_dir")
-    convs = load_conversations(recipe.data.train, recipe.data)
-    if recipe.data.validation:
-        val_convs = load_conversations(recipe.data.validation, recipe.data)
-    else:
-        convs, val_convs = split_validation(convs, recipe.data.validation_fraction, recipe.seed)
+    if not cfg.resume and any((run_dir / name).exists() for name in ("metrics.jsonl", "model", "checkpoints")):
+        raise InstillError(f"{run_dir} holds an earlier run; set train.resume=true to continue it, "
+                           "or choose another run_dir")
+    convs, val_convs = prepare_conversations(recipe)
     texts = (m.content for c in convs for m in c.messages)
     loaded = load_for_training(recipe.model, texts, recipe.seed)
     fmt = chat_format_for(loaded.tokenizer, recipe.chat.template, recipe.chat.end_of_turn)
@@ -123,7 +120,17 @@ def setup(recipe: Recipe) -> Session:
         session.start_step = checkpoint.load_checkpoint(accelerator, last)["step"]
         if accelerator.is_main_process:
             log.info("resumed from %s at step %d", last, session.start_step)
+    if cfg.resume and accelerator.is_main_process:
+        _forget_metrics_after(run_dir / "metrics.jsonl", session.start_step)
+    accelerator.wait_for_everyone()
     return session
+
+
+def _forget_metrics_after(path: Path, step: int) -> None:
+    """Steps after the checkpoint are run again on resume; drop their old rows so each step is logged once."""
+    if path.is_file():
+        rows = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
+        path.write_text("".join(r + "\n" for r in rows))
 
 
 def _global_sum(accelerator: Any, value: float) -> float:
@@ -210,11 +217,11 @@ def fit(s: Session) -> list[float]:
             window_loss, window_tokens, t0 = [], 0, time.perf_counter()
         if cfg.eval_every and done % cfg.eval_every == 0 and done != s.total_steps:
             _log(s, {"step": done, "val_loss": validation_loss(s)})
+        if not math.isfinite(loss):  # before any checkpoint, so a resume never starts from broken weights
+            raise InstillError(f"loss became {loss} at step {done}; lower train.lr or use precision=fp32")
         if cfg.save_every and done % cfg.save_every == 0:
             checkpoint.save_checkpoint(acc, s.run_dir, done, {"loss": loss}, cfg.keep_checkpoints)
         bar.update(1)
-        if not math.isfinite(loss):
-            raise InstillError(f"loss became {loss} at step {done}; lower train.lr or use precision=fp32")
     bar.close()
     return losses
 
@@ -230,8 +237,10 @@ def train(recipe: Recipe) -> Path:
             log.info("validation loss %.4f", val)
     out = s.run_dir / "model"
     s.accelerator.wait_for_everyone()
+    # every process takes part: under FSDP / ZeRO-3 this gathers the sharded weights
+    state = s.accelerator.get_state_dict(s.model) if s.recipe.train.method == "full" else None
     if s.accelerator.is_main_process:
         model = s.accelerator.unwrap_model(s.model)
-        checkpoint.save_model(model, s.tokenizer, s.fmt, out, s.recipe.train.lora.merge)
+        checkpoint.save_model(model, s.tokenizer, s.fmt, out, s.recipe.train.lora.merge, state_dict=state)
     s.accelerator.wait_for_everyone()
     return out
