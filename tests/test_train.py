@@ -15,7 +15,7 @@ from instill.config import Recipe
 from instill.errors import InstillError
 from instill.generate import GenerationParams, generate, load_chat_model
 from instill.modeling import load_pretrained
-from instill.tokenize import IGNORE_INDEX, Encoded
+from instill.tokenize import IGNORE_INDEX, Encoded, encode_prompt
 from instill.train import checkpoint
 from instill.train.data import BatchStream, collate
 from instill.train.loop import fit, setup, train, train_step
@@ -162,14 +162,29 @@ def test_lora_saves_merged_or_as_adapter_with_the_same_outputs(tmp_path, tiny_ll
 
 
 def test_multi_token_end_of_turn_stops_generation_on_the_text(tiny_llama_dir):
+    """Greedy decoding is deterministic: take two tokens the model generates as the end-of-turn text; generation
+    must stop where that text first completes, and the reply is cut before it, in generate() and in stream()."""
     from instill.chat_format import ChatFormat
-    from instill.generate import _generate_kwargs
+    from instill.generate import _generate_kwargs, stream
 
     cm = load_chat_model(str(tiny_llama_dir))
-    assert "stop_strings" not in _generate_kwargs(cm, GenerationParams())  # <|im_end|> is one token
-    cm.fmt = ChatFormat(cm.fmt.template, end_of_turn="\n### End")
-    kwargs = _generate_kwargs(cm, GenerationParams())
-    assert kwargs["stop_strings"] == ["\n### End"] and kwargs["tokenizer"] is cm.tokenizer
+    chat = [{"role": "user", "content": "Hello there"}]
+    prompt = torch.tensor([encode_prompt(cm.tokenizer, cm.fmt, chat)])
+    with torch.no_grad():
+        free = cm.model.generate(input_ids=prompt, max_new_tokens=24, do_sample=False, eos_token_id=None)[0, prompt.shape[1] :]
+    decode = cm.tokenizer.decode
+    # a random model emits partial UTF-8 bytes; the marker must be text that can appear in the decoded reply
+    marker = next(m for i in range(len(free) - 1) if (m := decode(free[i : i + 2])).isascii() and m.strip()
+                  and len(cm.tokenizer(m, add_special_tokens=False)["input_ids"]) > 1)
+    stop_at = next(n for n in range(1, len(free) + 1) if marker in decode(free[:n]))
+    cm.fmt = ChatFormat(cm.fmt.template, end_of_turn=marker)
+    params = GenerationParams(max_new_tokens=24)
+    with torch.no_grad():
+        stopped = cm.model.generate(input_ids=prompt, **_generate_kwargs(cm, params))[0, prompt.shape[1] :]
+    assert len(stopped) == stop_at < len(free)  # generation itself stops, not only the text
+    expected = decode(free, skip_special_tokens=True).split(marker, 1)[0]
+    assert generate(cm, chat, params) == expected.strip()
+    assert "".join(stream(cm, chat, params)) == expected
 
 
 def test_seq2seq_trains_and_generates(tmp_path, tiny_t5_dir, alpaca_file, make_recipe):

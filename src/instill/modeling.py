@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -12,8 +11,6 @@ import torch
 from instill.chat_format import CHATML_TEMPLATE
 from instill.config import ModelConfig, TinyModelConfig
 from instill.errors import InstillError
-
-log = logging.getLogger("instill.modeling")
 
 TINY_SPECIAL_TOKENS = ["<|pad|>", "<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from instill.chat_format import chat_format_for
 from instill.config import Recipe
-from instill.modeling import load_for_training
 from instill.tokenize import IGNORE_INDEX, Encoded
-from instill.train.data import encode_all, prepare_conversations
+from instill.train.data import encode_all, load_model_and_format, prepare_conversations
 
 
 def mark_loss(tokenizer: Any, enc: Encoded) -> str:
@@ -30,9 +28,7 @@ def mark_loss(tokenizer: Any, enc: Encoded) -> str:
 
 def preview(recipe: Recipe, n: int) -> str:
     convs, _ = prepare_conversations(recipe)  # the tiny tokenizer is trained on the same split as in training
-    texts = (m.content for c in convs for m in c.messages)
-    loaded = load_for_training(recipe.model, texts, recipe.seed)
-    fmt = chat_format_for(loaded.tokenizer, recipe.chat.template, recipe.chat.end_of_turn)
+    loaded, fmt = load_model_and_format(recipe, convs)
     encoded, stats = encode_all(convs[:n], loaded.tokenizer, fmt, recipe.data, loaded.is_seq2seq)
     blocks = []
     for i, enc in enumerate(encoded):

@@ -161,7 +161,7 @@ def encode_seq2seq(
     for k, msg in enumerate(conv.messages):
         if not msg.loss:
             continue
-        source = tokenizer(fmt.render(tokenizer, messages[:k], add_generation_prompt=True))["input_ids"]
+        source = encode_prompt(tokenizer, fmt, messages[:k], is_seq2seq=True)
         target = tokenizer(text_target=msg.content)["input_ids"]  # the model's own target specials (T5 </s>, BART <s>..</s>)
         if not target or target[-1] != tokenizer.eos_token_id:
             target = target + [tokenizer.eos_token_id]

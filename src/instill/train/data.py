@@ -6,21 +6,19 @@ before, so a resumed run continues exactly where an uninterrupted one would be.
 
 from __future__ import annotations
 
-import logging
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 import torch
 
-from instill.chat_format import ChatFormat
-from instill.config import DataConfig, SourceConfig
+from instill.chat_format import ChatFormat, chat_format_for
+from instill.config import DataConfig, Recipe, SourceConfig
 from instill.errors import InstillError
+from instill.modeling import Loaded, load_for_training
 from instill.records import Conversation, to_conversations
 from instill.sources import load_source
 from instill.tokenize import IGNORE_INDEX, Encoded, encode_causal, encode_seq2seq
-
-log = logging.getLogger("instill.train")
 
 
 @dataclass
@@ -31,7 +29,6 @@ class EncodeStats:
     tokens: int = 0
     loss_tokens: int = 0
     truncated: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def load_conversations(sources: list[SourceConfig], cfg: DataConfig) -> list[Conversation]:
@@ -44,7 +41,14 @@ def load_conversations(sources: list[SourceConfig], cfg: DataConfig) -> list[Con
     return list(to_conversations(records, cfg.system_prompt))
 
 
-def prepare_conversations(recipe: Any) -> tuple[list[Conversation], list[Conversation]]:
+def load_model_and_format(recipe: Recipe, train_convs: list[Conversation]) -> tuple[Loaded, ChatFormat]:
+    """The recipe's model and tokenizer (the tiny tokenizer is trained on `train_convs`) and its chat format."""
+    texts = (m.content for c in train_convs for m in c.messages)
+    loaded = load_for_training(recipe.model, texts, recipe.seed)
+    return loaded, chat_format_for(loaded.tokenizer, recipe.chat.template, recipe.chat.end_of_turn)
+
+
+def prepare_conversations(recipe: Recipe) -> tuple[list[Conversation], list[Conversation]]:
     """The training and validation conversations of a recipe (validation sources, or a seeded split)."""
     convs = load_conversations(recipe.data.train, recipe.data)
     if recipe.data.validation:

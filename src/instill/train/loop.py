@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 import logging
-from contextlib import nullcontext
 import math
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,13 +16,12 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from instill.chat_format import ChatFormat, chat_format_for
+from instill.chat_format import ChatFormat
 from instill.config import Recipe, TrainConfig, save_recipe
 from instill.errors import InstillError
-from instill.modeling import load_for_training
 from instill.tokenize import IGNORE_INDEX, Encoded
 from instill.train import checkpoint
-from instill.train.data import BatchStream, collate, encode_all, prepare_conversations
+from instill.train.data import BatchStream, collate, encode_all, load_model_and_format, prepare_conversations
 from instill.train.loss import count_loss_tokens, summed_loss
 
 log = logging.getLogger("instill.train")
@@ -89,9 +88,7 @@ def setup(recipe: Recipe) -> Session:
         raise InstillError(f"{run_dir} holds an earlier run; set train.resume=true to continue it, "
                            "or choose another run_dir")
     convs, val_convs = prepare_conversations(recipe)
-    texts = (m.content for c in convs for m in c.messages)
-    loaded = load_for_training(recipe.model, texts, recipe.seed)
-    fmt = chat_format_for(loaded.tokenizer, recipe.chat.template, recipe.chat.end_of_turn)
+    loaded, fmt = load_model_and_format(recipe, convs)
     train_data, stats = encode_all(convs, loaded.tokenizer, fmt, recipe.data, loaded.is_seq2seq)
     val_data, _ = encode_all(val_convs, loaded.tokenizer, fmt, recipe.data, loaded.is_seq2seq)
     if not train_data:
@@ -133,17 +130,21 @@ def _forget_metrics_after(path: Path, step: int) -> None:
         path.write_text("".join(r + "\n" for r in rows))
 
 
-def _global_sum(accelerator: Any, value: float) -> float:
-    t = torch.tensor([value], dtype=torch.float64, device=accelerator.device)
-    return float(accelerator.reduce(t, reduction="sum").item()) if accelerator.num_processes > 1 else value
+def _global_sums(accelerator: Any, *values: float) -> list[float]:
+    """Sum each value over processes, in one all-reduce."""
+    if accelerator.num_processes == 1:
+        return list(values)
+    t = torch.tensor(values, dtype=torch.float64, device=accelerator.device)
+    return accelerator.reduce(t, reduction="sum").tolist()
 
 
 def train_step(s: Session, step: int) -> tuple[float, int]:
-    """One optimizer step; returns (mean loss over the step's loss tokens, tokens seen by this process)."""
+    """One optimizer step; returns (mean loss over the step's loss tokens, tokens seen by all processes)."""
     acc, device = s.accelerator, s.accelerator.device
     batches = [collate([s.train_data[i] for i in idx], s.tokenizer.pad_token_id)
                for idx in s.stream.micro_batches(step, acc.process_index)]
-    n_global = _global_sum(acc, sum(count_loss_tokens(b, s.is_seq2seq) for b in batches))
+    # needed before the backward pass: the loss is divided by the step's token count over all processes
+    (n_global,) = _global_sums(acc, sum(count_loss_tokens(b, s.is_seq2seq) for b in batches))
     s.model.train()
     total, tokens = 0.0, 0
     for k, batch in enumerate(batches):
@@ -160,7 +161,8 @@ def train_step(s: Session, step: int) -> tuple[float, int]:
     s.optimizer.step()
     s.scheduler.step()
     s.optimizer.zero_grad(set_to_none=True)
-    return _global_sum(acc, total) / max(n_global, 1.0), tokens
+    total, tokens = _global_sums(acc, total, tokens)
+    return total / max(n_global, 1.0), int(tokens)
 
 
 @torch.no_grad()
@@ -186,7 +188,8 @@ def validation_loss(s: Session) -> float | None:
         with acc.autocast():
             loss += float(summed_loss(s.model, batch, s.is_seq2seq))
         count += count_loss_tokens(batch, s.is_seq2seq)
-    return _global_sum(acc, loss) / max(_global_sum(acc, count), 1.0)
+    loss, count = _global_sums(acc, loss, count)
+    return loss / max(count, 1.0)
 
 
 def _log(s: Session, record: dict) -> None:
@@ -207,7 +210,7 @@ def fit(s: Session) -> list[float]:
         loss, tokens = train_step(s, step)
         losses.append(loss)
         window_loss.append(loss)
-        window_tokens += int(_global_sum(acc, tokens))
+        window_tokens += tokens
         done = step + 1
         if done % cfg.log_every == 0 or done == s.total_steps:
             rate = window_tokens / max(time.perf_counter() - t0, 1e-9)
