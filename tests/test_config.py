@@ -193,7 +193,7 @@ def test_recipe_must_be_a_mapping(tmp_path):
 
 
 def test_empty_recipe_file_reports_missing_data(tmp_path):
-    fails(write_recipe(tmp_path, ""), (), "data", "required")
+    fails(write_recipe(tmp_path, ""), (), "no training data", "data.train", "mixture")
 
 
 # --- the shipped recipes ------------------------------------------------------------------------------------------

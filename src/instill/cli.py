@@ -19,7 +19,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-data_app = typer.Typer(help="Look at training data the way the model will see it.", no_args_is_help=True)
+data_app = typer.Typer(help="Task cards, mixtures, and training data the way the model sees it.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
 MODEL_HELP = "A model folder (from `instill train`) or a hub id."
@@ -114,6 +114,60 @@ def data_preview(
     from instill.preview import preview
 
     typer.echo(preview(load_recipe(recipe, overrides or []), n))
+
+
+@data_app.command("tasks")
+def data_tasks(
+    cards: Optional[list[str]] = typer.Option(None, "--cards", help="Extra task cards: a YAML file or a folder of them (repeatable)."),
+    cluster: Optional[str] = typer.Option(None, help="Only tasks of this cluster."),
+    builtin: bool = typer.Option(True, "--builtin/--no-builtin", help="Include the task cards instill ships."),
+    sizes: bool = typer.Option(False, "--sizes", help="Also count instances per split (generates or reads them)."),
+) -> None:
+    """List task cards: name, cluster, templates (inverted ones in brackets), options, chain of thought.
+
+    A task is a YAML card (see src/instill/tasks/cards/ for examples); add your own with --cards my_cards/.
+    """
+    from instill.tasks import load_tasks
+
+    tasks = load_tasks(cards or [], builtin=builtin)
+    rows = sorted((t for t in tasks.values() if cluster is None or t.cluster == cluster), key=lambda t: (t.cluster, t.name))
+    if not rows:
+        raise InstillError(f"no tasks in cluster '{cluster}'" if cluster else "no tasks")
+    head = f"{'task':32} {'cluster':26} {'templates':>9}  {'options':8} {'cot':4}"
+    typer.echo(head + ("  train/validation/test" if sizes else ""))
+    for t in rows:
+        inv = sum(tpl.inverted for tpl in t.templates)
+        line = (f"{t.name:32} {t.cluster:26} {len(t.templates):>5} ({inv})  {'yes' if t.has_options else '-':8} "
+                f"{'yes' if t.has_cot else '-':4}")
+        if sizes:
+            line += "  " + "/".join(str(len(t.split(s))) for s in ("train", "validation", "test"))
+        typer.echo(line)
+    clusters = {t.cluster for t in rows}
+    typer.echo(f"{len(rows)} tasks in {len(clusters)} clusters, {sum(len(t.templates) for t in rows)} templates")
+
+
+@data_app.command("build")
+def data_build(
+    recipe: str = typer.Argument(..., help="YAML recipe with a 'mixture' section, e.g. recipes/quickstart.yaml."),
+    overrides: Optional[list[str]] = typer.Argument(None, help="key=value overrides, e.g. mixture.held_out_clusters=[nli]."),
+    plot: bool = typer.Option(True, "--plot/--no-plot", help="Draw composition.png."),
+) -> None:
+    """Build the recipe's task mixture: run_dir/data/{train,validation,eval}.jsonl, stats.json, composition.png.
+
+    Tasks are rendered through their templates in the recipe's formats, mixed examples-proportionally with a cap,
+    and held-out clusters go to eval.jsonl only; the build refuses a mixture that leaks into evaluation.
+    """
+    from instill.build import build
+    from instill.config import load_recipe
+
+    mix, paths = build(load_recipe(recipe, overrides or []), plot=plot)
+    s = mix.stats
+    typer.echo(f"{s['examples']} training examples from {len(s['tasks'])} tasks in {len(s['clusters'])} clusters "
+               f"({s['tokens']['prompt']} prompt + {s['tokens']['target']} target tokens); "
+               f"{len(mix.validation)} validation; {len(mix.eval)} eval rows from {len(mix.held_out_tasks)} held-out tasks "
+               f"(clusters: {', '.join(mix.held_out_clusters) or 'none'})")
+    typer.echo("formats: " + ", ".join(f"{k} {v}" for k, v in s["formats"].items()))
+    typer.echo(f"wrote {paths['train'].parent}/: " + ", ".join(p.name for p in paths.values()))
 
 
 def main() -> None:

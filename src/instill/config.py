@@ -49,7 +49,7 @@ class ModelConfig(Strict):
 class SourceConfig(Strict):
     """One data source: a local file (or builtin:NAME) or a hub dataset, in one named format."""
 
-    format: Literal["alpaca", "dolly", "sharegpt", "openai", "sni"]
+    format: Literal["alpaca", "dolly", "sharegpt", "openai", "sni", "cot"]
     path: str | None = None
     hub: str | None = None
     subset: str | None = None
@@ -64,7 +64,7 @@ class SourceConfig(Strict):
 
 
 class DataConfig(Strict):
-    train: list[SourceConfig] = Field(default_factory=list, min_length=1)
+    train: list[SourceConfig] = Field(default_factory=list, description="record sources (a mixture may add more)")
     validation: list[SourceConfig] = Field(default_factory=list, description="held-out data for validation loss")
     validation_fraction: float = Field(0.0, ge=0.0, lt=1.0, description="split this much of train off instead")
     max_length: int = Field(512, gt=8, description="tokens per sequence (encoder side for encoder-decoders)")
@@ -78,6 +78,48 @@ class DataConfig(Strict):
         if self.validation and self.validation_fraction > 0:
             raise ValueError("set data.validation or data.validation_fraction, not both")
         return self
+
+
+class CollectionConfig(Strict):
+    """A real task collection turned into tasks: an SNI folder, or a FLAN CoT TSV file."""
+
+    kind: Literal["sni", "cot"]
+    path: str = Field(description="sni: folder with tasks/ and splits/default/; cot: a .tsv file")
+    which: Literal["train", "test", "all"] = Field("all", description="sni: train tasks, test (eval-only) tasks, or both")
+    eval_instances: int = Field(100, gt=0, description="sni: instances kept per test task (the benchmark scores 100)")
+    max_instances: int | None = Field(None, gt=0, description="sni: instances read per train task")
+    name: str | None = Field(None, description="cot: task name (default: the file name without _train)")
+    cluster: str = Field("cot", description="cot: the task's cluster")
+
+
+class MixtureConfig(Strict):
+    """Tasks rendered through their templates and formats, mixed FLAN-style, with whole clusters held out."""
+
+    cards: list[str] = Field(default_factory=list, description="extra task cards: YAML files or folders of them")
+    builtin: bool = Field(True, description="include the task cards instill ships")
+    collections: list[CollectionConfig] = Field(default_factory=list)
+    tasks: list[str] = Field(["*"], description="task names, 'cluster:NAME', or '*' for all (globs allowed)")
+    held_out_clusters: list[str] = Field(default_factory=list, description="clusters kept out of training, for eval")
+    related_clusters: dict[str, list[str]] = Field(
+        default_factory=lambda: {"nli": ["paraphrase"], "paraphrase": ["nli"],
+                                 "reading_comprehension": ["reading_comprehension_with_commonsense"]},
+        description="holding out a key cluster also holds out these (FLAN's rule)")
+    max_per_task: int = Field(30000, gt=0, description="training instances kept per task (FLAN: 30k)")
+    mixing_cap: int = Field(3000, gt=0, description="examples-proportional mixing counts at most this many per task")
+    rates: dict[str, float] = Field(default_factory=dict,
+                                    description="explicit weights by task or 'cluster:NAME' (others: 0); "
+                                                "empty = examples-proportional with mixing_cap")
+    size: int | None = Field(None, gt=0, description="examples in the mixture; null = sum of capped task sizes")
+    formats: dict[Literal["zero_shot", "few_shot", "zero_shot_cot", "few_shot_cot", "tk_instruct"], float] = Field(
+        default_factory=lambda: {"zero_shot": 0.6, "few_shot": 0.3, "zero_shot_cot": 0.05, "few_shot_cot": 0.05},
+        description="format weights; a task gets those it supports (CoT needs a chain of thought)")
+    shots: int = Field(3, ge=1, description="few-shot exemplars at most")
+    max_prompt_chars: int = Field(2000, gt=0, description="few-shot: exemplars are dropped to fit this budget")
+    validation_per_task: int = Field(20, ge=0, description="validation instances per training task")
+    eval_per_task: int = Field(100, gt=0, description="evaluation instances per held-out task (from its test split)")
+    eval_seen_tasks: bool = Field(False, description="also evaluate training tasks on their test split")
+    eval_format: Literal["zero_shot", "few_shot", "tk_instruct"] = Field(
+        "zero_shot", description="format of evaluation prompts (tk_instruct for tasks with a definition, e.g. SNI)")
 
 
 class ChatConfig(Strict):
@@ -120,9 +162,16 @@ class Recipe(Strict):
     run_dir: str = "runs/default"
     seed: int = 0
     model: ModelConfig = ModelConfig()
-    data: DataConfig
+    data: DataConfig = DataConfig()
+    mixture: MixtureConfig | None = None
     chat: ChatConfig = ChatConfig()
     train: TrainConfig = TrainConfig()
+
+    @model_validator(mode="after")
+    def _has_training_data(self) -> "Recipe":
+        if not self.data.train and self.mixture is None:
+            raise ValueError("no training data: give data.train sources or a mixture")
+        return self
 
     @model_validator(mode="after")
     def _adapter_needs_a_saved_base(self) -> "Recipe":

@@ -21,7 +21,7 @@ from instill.sources.sni import load_sni_task
 
 __all__ = ["FORMATS", "load_source"]
 
-FORMATS: tuple[str, ...] = ("alpaca", "dolly", "sharegpt", "openai", "sni")
+FORMATS: tuple[str, ...] = ("alpaca", "dolly", "sharegpt", "openai", "sni", "cot")
 
 _BUILTIN = "builtin:"
 
@@ -80,6 +80,17 @@ def _hub_records(hub: str, subset: str | None, split: str) -> Iterator[tuple[str
         yield where(name, None, f"row {index}"), row
 
 
+def _cot_examples(path: str, limit: int | None) -> list[Example]:
+    """A FLAN CoT TSV as Examples whose output is the reasoning and the Flan 2022 final-answer line."""
+    from instill.formats import cot_target
+    from instill.tasks.collections import cot_task  # imports this package; loaded lazily
+
+    task = cot_task(path, validation_fraction=0.0)
+    rows = task.split("train")[:limit]
+    return [Example(instruction=r["question"], output=cot_target(r["chain_of_thought"], r["answer"]), task=task.name,
+                    cluster=task.cluster, meta={"source": f"{path}: row {i + 1}"}) for i, r in enumerate(rows)]
+
+
 def _convert(
     rows: Generator[tuple[str, dict[str, Any]], None, None], format: str, limit: int | None, train_on: str
 ) -> list[Example | Conversation]:
@@ -122,8 +133,8 @@ def load_source(
         raise InstillError(f"train_on must be 'all' or 'last', got '{train_on}'")
 
     if hub is not None:
-        if format == "sni":
-            raise InstillError("sni from the hub is not supported; download the task files")
+        if format in ("sni", "cot"):
+            raise InstillError(f"{format} from the hub is not supported; download the files")
         return _convert(_hub_records(hub, subset, split), format, limit, train_on)
 
     if subset is not None:
@@ -134,4 +145,6 @@ def load_source(
             path = str(stack.enter_context(as_file(_builtin(path[len(_BUILTIN):]))))
         if format == "sni":
             return list(load_sni_task(path, limit))
+        if format == "cot":
+            return _cot_examples(path, limit)
         return _convert(_file_records(path), format, limit, train_on)

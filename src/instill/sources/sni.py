@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from typing import Any
 
 from instill.errors import InstillError, where
@@ -35,11 +36,20 @@ def _positives(task: dict[str, Any]) -> list[dict[str, str]]:
     return out
 
 
-def load_sni_task(path: str, limit: int | None = None) -> list[Example]:
-    """Load one SNI task file; instances without a non-blank output are skipped with a warning, never silently.
+@dataclass
+class SniTask:
+    """One task file, checked: what both the record loader and the task collection need."""
 
-    The output is the first non-blank reference; `meta["references"]` keeps the list exactly as the file has it.
-    """
+    name: str
+    definition: str
+    categories: list[str]
+    positives: list[dict[str, str]]
+    instances: list[dict[str, Any]]  # {id, input, references}, only those with a non-blank reference
+
+
+def read_sni_task(path: str, limit: int | None = None) -> SniTask:
+    """Read and check one SNI task file; instances without a non-blank output are skipped with a warning, never
+    silently. `limit` keeps the first N usable instances."""
     task = load_json(path)
     name = os.path.splitext(os.path.basename(path))[0]
     try:
@@ -49,7 +59,9 @@ def load_sni_task(path: str, limit: int | None = None) -> list[Example]:
             raise InstillError("missing field 'Definition'")
         if "Instances" not in task:
             raise InstillError("missing field 'Instances'")
-        instruction = " ".join(_strings(task["Definition"], "Definition")).strip()
+        definition = " ".join(_strings(task["Definition"], "Definition")).strip()
+        if not definition:
+            raise InstillError("'Definition' is empty")
         categories = _strings(task.get("Categories") or [], "Categories")
         positives = _positives(task)
         instances = task["Instances"]
@@ -60,39 +72,47 @@ def load_sni_task(path: str, limit: int | None = None) -> list[Example]:
     except InstillError as e:
         raise InstillError(f"{path}: {e}") from e
 
-    out: list[Example] = []
+    out: list[dict[str, Any]] = []
     skipped = 0
     for i, inst in enumerate(instances):
         if limit is not None and len(out) >= limit:
             break
-        loc = where(path, None, f"instance {i}")
         try:
             if not isinstance(inst, dict):
                 raise InstillError(f"expected an object, got {json_type(inst)}")
             if not isinstance(inst.get("input"), str):
                 raise InstillError(f"field 'input' must be a string, got {json_type(inst.get('input'))}")
             refs = _strings(inst.get("output"), "output")
-            answer = next((r for r in refs if r.strip()), None)
-            if answer is None:  # `[]` or only blank strings (real data has `[""]`): nothing to learn from
+            if not any(r.strip() for r in refs):  # `[]` or only blank strings (real data has `[""]`)
                 skipped += 1
                 continue
-            out.append(Example(
-                instruction=instruction,
-                input=inst["input"],
-                output=answer,
-                task=name,
-                cluster=categories[0] if categories else None,
-                meta={
-                    "id": inst.get("id"),
-                    "references": list(refs),
-                    "positive_examples": [dict(p) for p in positives],
-                    "categories": list(categories),
-                },
-            ))
+            out.append({"id": inst.get("id"), "input": inst["input"], "references": list(refs)})
         except InstillError as e:
-            raise InstillError(f"{loc}: {e}") from e
+            raise InstillError(f"{where(path, None, f'instance {i}')}: {e}") from e
     if skipped:
         log.warning("%s: skipped %d instance(s) with no non-blank 'output'", path, skipped)
     if not out:
         raise InstillError(f"{path}: no records (no instance has a non-blank 'output')")
-    return out
+    return SniTask(name, definition, categories, positives, out)
+
+
+def load_sni_task(path: str, limit: int | None = None) -> list[Example]:
+    """Load one SNI task file as Examples: the output is the first non-blank reference; `meta["references"]` keeps
+    the list exactly as the file has it."""
+    task = read_sni_task(path, limit)
+    return [
+        Example(
+            instruction=task.definition,
+            input=inst["input"],
+            output=next(r for r in inst["references"] if r.strip()),
+            task=task.name,
+            cluster=task.categories[0] if task.categories else None,
+            meta={
+                "id": inst["id"],
+                "references": inst["references"],
+                "positive_examples": [dict(p) for p in task.positives],
+                "categories": list(task.categories),
+            },
+        )
+        for inst in task.instances
+    ]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,6 +28,19 @@ from instill.errors import InstillError, where
 from instill.tasks.generators import generate_splits, get_generator
 from instill.tasks.task import SPLITS, Instance, Task
 from instill.tasks.template import Template
+
+
+class _CardLoader(yaml.SafeLoader):
+    """YAML 1.2 booleans: only true/false. Options like `[yes, no]` stay the words a template shows."""
+
+
+_CardLoader.yaml_implicit_resolvers = {
+    ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+for _ch in "tTfF":
+    _CardLoader.yaml_implicit_resolvers.setdefault(_ch, []).insert(
+        0, ("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")))
 
 
 class _Strict(BaseModel):
@@ -168,7 +182,7 @@ def load_card(path: str | Path) -> Task:
     if not path.is_file():
         raise InstillError(f"{path}: task card not found")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_CardLoader)  # noqa: S506 - SafeLoader subclass
     except yaml.YAMLError as e:
         raise InstillError(f"{path}: invalid YAML: {' '.join(str(e).split())}") from None
     if not isinstance(raw, dict):

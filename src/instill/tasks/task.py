@@ -31,6 +31,7 @@ class Task:
     description: str = ""
     definition: str = ""  # a task-level instruction (SNI's Definition), for the Tk-Instruct format
     exemplars: list[Instance] = field(default_factory=list)  # fixed demonstrations (SNI's positive examples)
+    eval_only: bool = False  # an evaluation task (SNI's test tasks): never part of a training mixture
     source: str = ""  # the card file or collection it came from, for messages
     _splits: dict[str, list[Instance]] | None = field(default=None, repr=False)
     _load: Callable[[], dict[str, list[Instance]]] | None = field(default=None, repr=False)

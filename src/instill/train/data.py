@@ -15,6 +15,7 @@ import torch
 from instill.chat_format import ChatFormat, chat_format_for
 from instill.config import DataConfig, Recipe, SourceConfig
 from instill.errors import InstillError
+from instill.mixture import Mixture, build_mixture, check_no_leak
 from instill.modeling import Loaded, load_for_training
 from instill.records import Conversation, to_conversations
 from instill.sources import load_source
@@ -48,11 +49,21 @@ def load_model_and_format(recipe: Recipe, train_convs: list[Conversation]) -> tu
     return loaded, chat_format_for(loaded.tokenizer, recipe.chat.template, recipe.chat.end_of_turn)
 
 
-def prepare_conversations(recipe: Recipe) -> tuple[list[Conversation], list[Conversation]]:
-    """The training and validation conversations of a recipe (validation sources, or a seeded split)."""
-    convs = load_conversations(recipe.data.train, recipe.data)
+def prepare_conversations(recipe: Recipe, mixture: Mixture | None = None) -> tuple[list[Conversation], list[Conversation]]:
+    """The training and validation conversations of a recipe: its sources plus its mixture (built here unless
+    given). Validation: the validation sources, else a seeded split when validation_fraction is set, else the
+    mixture's validation set. Training data that touches the mixture's evaluation set is refused."""
+    convs = load_conversations(recipe.data.train, recipe.data) if recipe.data.train else []
+    mix_val: list[Conversation] = []
+    if recipe.mixture is not None:
+        mixture = mixture or build_mixture(recipe.mixture, recipe.seed, recipe.data.system_prompt)
+        convs += mixture.train
+        mix_val = mixture.validation
+        check_no_leak(convs, mixture.eval, mixture.held_out_tasks)
     if recipe.data.validation:
         return convs, load_conversations(recipe.data.validation, recipe.data)
+    if recipe.data.validation_fraction == 0 and mix_val:
+        return convs, mix_val
     train, val = split_validation(convs, recipe.data.validation_fraction, recipe.seed)
     if not train:
         raise InstillError(f"data.validation_fraction={recipe.data.validation_fraction} leaves no training data "

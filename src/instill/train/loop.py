@@ -16,9 +16,11 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from instill.build import write_mixture
 from instill.chat_format import ChatFormat
 from instill.config import Recipe, TrainConfig, save_recipe
 from instill.errors import InstillError
+from instill.mixture import build_mixture
 from instill.tokenize import IGNORE_INDEX, Encoded
 from instill.train import checkpoint
 from instill.train.data import BatchStream, collate, encode_all, load_model_and_format, prepare_conversations
@@ -87,7 +89,13 @@ def setup(recipe: Recipe) -> Session:
     if not cfg.resume and any((run_dir / name).exists() for name in ("metrics.jsonl", "model", "checkpoints")):
         raise InstillError(f"{run_dir} holds an earlier run; set train.resume=true to continue it, "
                            "or choose another run_dir")
-    convs, val_convs = prepare_conversations(recipe)
+    mixture = None
+    if recipe.mixture is not None:
+        mixture = build_mixture(recipe.mixture, recipe.seed, recipe.data.system_prompt,
+                                progress=accelerator.is_main_process)
+    convs, val_convs = prepare_conversations(recipe, mixture)
+    if mixture is not None and accelerator.is_main_process:  # the data it trained on, readable next to the model
+        write_mixture(mixture, run_dir / "data", plot=False)
     loaded, fmt = load_model_and_format(recipe, convs)
     train_data, stats = encode_all(convs, loaded.tokenizer, fmt, recipe.data, loaded.is_seq2seq)
     val_data, _ = encode_all(val_convs, loaded.tokenizer, fmt, recipe.data, loaded.is_seq2seq)

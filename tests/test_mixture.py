@@ -1,0 +1,171 @@
+"""Mixtures: caps and examples-proportional rates, held-out clusters, the leak check, and `instill data build`."""
+
+import json
+import math
+import random
+import subprocess
+import sys
+
+import pytest
+
+from instill.config import MixtureConfig, load_recipe
+from instill.errors import InstillError
+from instill.mixture import (allocate, build_mixture, check_no_leak, held_out_closure, mixing_rates, select_tasks,
+                             split_tasks)
+from instill.records import chat_to_conversation
+from instill.tasks import load_tasks
+
+
+@pytest.fixture(scope="module")
+def tasks():
+    return load_tasks()
+
+
+def conv(prompt, answer="x", task="t"):
+    return chat_to_conversation([{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}], task=task)
+
+
+def test_examples_proportional_rates_respect_the_cap():
+    rates = mixing_rates({"small": 100, "mid": 1000, "big": 50_000}, cap=3000)
+    assert rates == pytest.approx({"small": 100 / 4100, "mid": 1000 / 4100, "big": 3000 / 4100})
+
+
+def test_explicit_rates_by_task_and_cluster():
+    rates = mixing_rates({"a": 10, "b": 10, "c": 10}, 3000, {"a": 1.0, "cluster:k": 3.0}, {"a": "j", "b": "k", "c": "k"})
+    assert rates == pytest.approx({"a": 1 / 7, "b": 3 / 7, "c": 3 / 7})
+    with pytest.raises(InstillError, match="'nope' is not a training task or cluster"):
+        mixing_rates({"a": 10}, 3000, {"nope": 1.0}, {"a": "j"})
+
+
+def test_allocated_counts_match_rates_within_sampling_error():
+    rates = mixing_rates({"small": 100, "mid": 1000, "big": 50_000}, cap=3000)
+    size = 20_000
+    counts = allocate(rates, size, random.Random(0))
+    assert sum(counts.values()) == size
+    for name, p in rates.items():
+        sigma = math.sqrt(size * p * (1 - p))
+        assert abs(counts[name] - size * p) < 4 * sigma, (name, counts[name], size * p)
+
+
+def test_built_mixture_proportions_follow_the_caps(tasks):
+    """End to end: with a mixing cap below some tasks' sizes, each task's share of a drawn mixture matches
+    min(n, cap) / sum(min(n, cap)) within sampling error."""
+    cfg = MixtureConfig(tasks=["cluster:arithmetic", "cluster:closed_book_qa"], mixing_cap=200, size=6000,
+                        validation_per_task=0, formats={"zero_shot": 1.0})
+    mix = build_mixture(cfg, seed=3)
+    chosen = split_tasks(select_tasks(tasks, cfg.tasks), set())[0]
+    caps = {n: min(len(t.split("train")), 200) for n, t in chosen.items()}
+    assert len(set(caps.values())) > 1  # the test means something only if some tasks hit the cap and some do not
+    total = sum(caps.values())
+    got = {n: 0 for n in caps}
+    for c in mix.train:
+        got[c.task] += 1
+    for n, cap in caps.items():
+        p = cap / total
+        assert abs(got[n] - 6000 * p) < 4 * math.sqrt(6000 * p * (1 - p)), (n, got[n], 6000 * p)
+
+
+def test_default_mixture_takes_each_task_up_to_the_cap(tasks):
+    cfg = MixtureConfig(tasks=["addition", "even_odd"], mixing_cap=150, max_per_task=100, validation_per_task=5)
+    mix = build_mixture(cfg)
+    per_task = {n: sum(c.task == n for c in mix.train) for n in ("addition", "even_odd")}
+    assert per_task == {"addition": 100, "even_odd": 100}  # max_per_task (100) binds before the cap (150)
+    assert len(mix.validation) == 10 and all(c.meta["split"] == "validation" for c in mix.validation)
+
+
+def test_mixture_is_deterministic_by_seed():
+    cfg = MixtureConfig(tasks=["addition", "even_odd"], mixing_cap=50)
+    a, b, c = build_mixture(cfg, seed=1), build_mixture(cfg, seed=1), build_mixture(cfg, seed=2)
+    assert [x.to_dict() for x in a.train] == [x.to_dict() for x in b.train]
+    assert [x.to_dict() for x in a.train] != [x.to_dict() for x in c.train]
+
+
+def test_related_clusters_go_out_together():
+    related = {"nli": ["paraphrase"], "paraphrase": ["nli"], "reading_comprehension": ["reading_comprehension_with_commonsense"]}
+    assert held_out_closure(["paraphrase"], related) == {"paraphrase", "nli"}
+    assert held_out_closure(["reading_comprehension"], related) == {"reading_comprehension",
+                                                                    "reading_comprehension_with_commonsense"}
+    assert held_out_closure(["arithmetic"], related) == {"arithmetic"}
+
+
+def test_held_out_cluster_only_in_eval(tasks):
+    cfg = MixtureConfig(held_out_clusters=["nli"], mixing_cap=20, validation_per_task=0, eval_per_task=5)
+    mix = build_mixture(cfg)
+    held = {n for n, t in tasks.items() if t.cluster in ("nli", "paraphrase")}
+    assert held and set(mix.held_out_tasks) == held and set(mix.held_out_clusters) == {"nli", "paraphrase"}
+    assert not {c.task for c in mix.train} & held
+    assert {c.task for c in mix.eval} == held and len(mix.eval) == 5 * len(held)
+    for row in mix.eval:
+        assert row.meta["answer"] == row.messages[-1].content and row.meta["references"]
+        assert row.meta["options"] is None or row.meta["answer"] in row.meta["options"]
+        assert not row.meta["inverted"] and row.meta["split"] == "test"
+
+
+def test_leak_check_refuses_a_held_out_task_and_a_shared_prompt():
+    eval_set = [conv("What is 2 plus 2?", "4", task="held")]
+    check_no_leak([conv("What is 3 plus 3?", task="train")], eval_set, ["held"])  # clean: no error
+    with pytest.raises(InstillError, match="held-out task 'held'"):
+        check_no_leak([conv("anything", task="held")], eval_set, ["held"])
+    with pytest.raises(InstillError, match="also in the evaluation set"):
+        check_no_leak([conv("  what is 2   PLUS 2? ", task="other")], eval_set, ["held"])
+
+
+def test_training_refuses_extra_data_that_leaks(tmp_path, tasks):
+    """A recipe's own sources are checked against the mixture's evaluation set too."""
+    from instill.train.data import prepare_conversations
+
+    cfg = MixtureConfig(tasks=["addition", "even_odd"], held_out_clusters=[], eval_seen_tasks=True, mixing_cap=10,
+                        eval_per_task=3)
+    mix = build_mixture(cfg)
+    leaked = mix.eval[0].messages[0].content
+    (tmp_path / "extra.jsonl").write_text(json.dumps({"instruction": leaked, "output": "x"}) + "\n")
+    recipe = load_recipe(None, [f"data.train=[{{format: alpaca, path: {tmp_path / 'extra.jsonl'}}}]",
+                                "mixture.tasks=[addition, even_odd]", "mixture.eval_seen_tasks=true",
+                                "mixture.mixing_cap=10", "mixture.eval_per_task=3"])
+    with pytest.raises(InstillError, match="also in the evaluation set"):
+        prepare_conversations(recipe)
+
+
+def test_unknown_task_pattern_and_cluster_are_errors():
+    with pytest.raises(InstillError, match="'nosuch' matches no task"):
+        build_mixture(MixtureConfig(tasks=["nosuch"]))
+    with pytest.raises(InstillError, match="no selected task is in cluster 'astrology'"):
+        build_mixture(MixtureConfig(held_out_clusters=["astrology"]))
+
+
+def test_cot_only_mixture_needs_cot_tasks():
+    with pytest.raises(InstillError, match="supports none of the mixture's formats"):
+        build_mixture(MixtureConfig(tasks=["even_odd"], formats={"zero_shot_cot": 1.0}))
+
+
+def test_data_build_cli_writes_mixture_stats_and_plot(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        f"run_dir: {tmp_path / 'run'}\n"
+        "model: {tiny: {vocab_size: 400}}\n"
+        "mixture: {tasks: ['cluster:arithmetic', 'cluster:closed_book_qa'], held_out_clusters: [closed_book_qa],"
+        " mixing_cap: 30, eval_per_task: 4}\n", encoding="utf-8")
+    out = subprocess.run([sys.executable, "-m", "instill.cli", "data", "build", str(recipe)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    data = tmp_path / "run" / "data"
+    stats = json.loads((data / "stats.json").read_text())
+    assert stats["held_out"]["clusters"] == ["closed_book_qa"] and set(stats["clusters"]) == {"arithmetic"}
+    assert stats["tokens"]["prompt"] > 0 and stats["tokens"]["target"] > 0
+    assert sum(t["examples"] for t in stats["tasks"].values()) == stats["examples"]
+    assert (data / "composition.png").read_bytes()[:4] == b"\x89PNG"
+    rows = [json.loads(line) for line in (data / "train.jsonl").read_text().splitlines()]
+    assert len(rows) == stats["examples"] and all(r["meta"]["cluster"] == "arithmetic" for r in rows)
+    evals = [json.loads(line) for line in (data / "eval.jsonl").read_text().splitlines()]
+    assert evals and all(r["meta"]["cluster"] == "closed_book_qa" for r in evals)
+    assert "training examples" in out.stdout
+
+
+def test_data_tasks_cli_lists_cards(tmp_path):
+    (tmp_path / "mine.yaml").write_text(
+        "cluster: custom\nanswer_field: y\ninstances: {inline: {train: [{x: a, y: b}]}}\n"
+        "templates: ['{{x}} ||| {{y}}', {prompt: '{{y}}', target: '{{x}}', inverted: true}]\n")
+    out = subprocess.run([sys.executable, "-m", "instill.cli", "data", "tasks", "--cards", str(tmp_path),
+                          "--cluster", "custom"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "mine" in out.stdout and "2 (1)" in out.stdout and "1 tasks in 1 clusters" in out.stdout
