@@ -169,3 +169,11 @@ def test_data_tasks_cli_lists_cards(tmp_path):
                           "--cluster", "custom"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "mine" in out.stdout and "2 (1)" in out.stdout and "1 tasks in 1 clusters" in out.stdout
+
+
+def test_cot_examples_use_forward_templates_only():
+    mix = build_mixture(MixtureConfig(tasks=["addition"], formats={"zero_shot_cot": 1.0, "few_shot_cot": 1.0},
+                                      mixing_cap=200, validation_per_task=0))
+    assert len(mix.train) == 200 and all(not c.meta["inverted"] for c in mix.train)
+    assert all(c.messages[-1].content.endswith(".") and "Therefore, the answer is" in c.messages[-1].content
+               for c in mix.train)

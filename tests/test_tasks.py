@@ -113,6 +113,8 @@ def test_template_with_unknown_field_fails_at_load_naming_card_and_field(tmp_pat
     ("cluster: c\ninstances: {inline: {train: [{x: a}]}}\ntemplates:\n  - {prompt: '{{x}}', target: '{{x}}', inverted: true}\n",
      "every template is inverted"),
     ("- just a list\n", "must be a mapping"),
+    ("cluster: c\ninstances: {inline: {train: [{x: a}]}}\ntemplates: ['{{x}} {{options}} ||| {{x}}']\n",
+     "the task has no 'options'"),
 ])
 def test_bad_cards_fail_with_the_card_and_the_reason(tmp_path, text, expected):
     path = card(tmp_path, text)
@@ -198,6 +200,9 @@ def test_cot_formats_end_with_a_parseable_answer(bundled):
         inst = t.split("test")[3]
         r = render(t, inst, t.templates[1], fmt, random.Random(1))
         assert r.target.endswith(f"{COT_ANSWER} {inst['answer']}.") and parse_cot_answer(r.target) == inst["answer"]
+    inverted = next(tpl for tpl in t.templates if tpl.inverted)
+    with pytest.raises(InstillError, match="chain-of-thought formats need a forward template"):
+        render(t, t.split("test")[0], inverted, "zero_shot_cot")
     with pytest.raises(InstillError, match="no chain of thought"):
         render(bundled["even_odd"], bundled["even_odd"].split("test")[0], bundled["even_odd"].templates[0], "zero_shot_cot")
 

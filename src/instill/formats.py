@@ -94,7 +94,8 @@ def cot_target(chain_of_thought: str, answer: str) -> str:
     >>> cot_target("2 and 3 make 5.", "5")
     '2 and 3 make 5.\\nTherefore, the answer is 5.'
     """
-    return f"{chain_of_thought.strip()}\n{COT_ANSWER} {answer.strip()}."
+    answer = answer.strip()
+    return f"{chain_of_thought.strip()}\n{COT_ANSWER} {answer}{'' if answer.endswith('.') else '.'}"
 
 
 def parse_cot_answer(text: str) -> str | None:
@@ -102,8 +103,8 @@ def parse_cot_answer(text: str) -> str | None:
 
     >>> parse_cot_answer("2 and 3 make 5.\\nTherefore, the answer is 5.")
     '5'
-    >>> parse_cot_answer("Therefore, the answer is Washington, D.C..")
-    'Washington, D.C.'
+    >>> parse_cot_answer(cot_target("It is the capital.", "Washington, D.C."))
+    'Washington, D.C'
     """
     matches = list(re.finditer(r"the answer is\s*:?\s*", text, flags=re.IGNORECASE))
     if not matches:
@@ -194,6 +195,8 @@ def render(
         raise InstillError(f"unknown format '{fmt}' (known: {', '.join(FORMATS)})")
     if fmt in COT_FORMATS and not task.has_cot:
         raise InstillError(f"task '{task.name}' has no chain of thought (cot_field), so no '{fmt}' format")
+    if fmt in COT_FORMATS and template.inverted:  # the reasoning explains the forward answer, not the inverted one
+        raise InstillError(f"template {template.name} is inverted; chain-of-thought formats need a forward template")
     if style is None:
         style = rng.choice(list(OPTION_STYLES))
     meta = {"task": task.name, "cluster": task.cluster, "template": template.name, "format": fmt,

@@ -166,8 +166,8 @@ def sample_task(task: Task, n: int, cfg: MixtureConfig, rng: random.Random, syst
             order = list(range(len(pool)))
             rng.shuffle(order)
         i = order.pop()
-        template = rng.choice(task.templates)
         fmt = rng.choices(formats, weights)[0]
+        template = rng.choice(task.forward_templates if fmt in COT_FORMATS else task.templates)
         r = render_one(task, pool[i], "train", i, template=template, fmt=fmt, rng=rng, shots=cfg.shots,
                        max_chars=cfg.max_prompt_chars, exemplar_pool=task.exemplars or pool)
         out.append(r.to_conversation(system_prompt))

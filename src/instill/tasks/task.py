@@ -99,6 +99,8 @@ class Task:
             raise InstillError("every template is inverted; at least one must produce the task's answer")
         for i, t in enumerate(self.templates):
             try:
+                if t.shows_options and not self.has_options:
+                    raise InstillError("shows {{ options }}, but the task has no 'options' or 'options_field'")
                 t.check_fields(self.fields)
             except InstillError as e:
                 raise InstillError(f"template {i + 1}: {e}") from None
