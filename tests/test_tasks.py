@@ -232,7 +232,7 @@ def write_sni(folder, name, n=5, categories=("Sentiment Analysis",), definition=
 
 
 def test_sni_collection_from_fixture_files(tmp_path):
-    write_sni(tmp_path, "task001_train_reviews", n=6)
+    write_sni(tmp_path, "task001_train_reviews", n=46)
     write_sni(tmp_path, "task002_test_reviews", n=150, categories=("Textual Entailment", "Other"))
     splits = tmp_path / "splits" / "default"
     splits.mkdir(parents=True)
@@ -240,7 +240,8 @@ def test_sni_collection_from_fixture_files(tmp_path):
     (splits / "test_tasks.txt").write_text("task002_test_reviews\n")
     tasks = sni_tasks(tmp_path)
     train, test = tasks["task001_train_reviews"], tasks["task002_test_reviews"]
-    assert (train.cluster, train.eval_only, len(train.split("train"))) == ("sentiment_analysis", False, 6)
+    assert (train.cluster, train.eval_only, len(train.split("train"))) == ("sentiment_analysis", False, 44)
+    assert [r["id"] for r in train.split("validation")] == ["task001_train_reviews-44", "task001_train_reviews-45"]
     assert (test.cluster, test.eval_only, len(test.split("test")), test.split("train")) == ("textual_entailment", True, 100, [])
     assert test.split("test")[0]["references"] == ["bad", "ok"] and test.split("test")[0]["id"] == "task002_test_reviews-0"
     assert train.exemplars[0]["output"] == "good"

@@ -74,7 +74,11 @@ def sni_task(path: str | Path, eval_only: bool = False, limit: int | None = None
              "id": inst["id"]} for inst in raw.instances]
     exemplars = [{"definition": raw.definition, "input": p["input"], "output": p["output"], "references": [p["output"]],
                   "id": None} for p in raw.positives]
-    splits = {"train": [], "validation": [], "test": rows} if eval_only else {"train": rows, "validation": [], "test": []}
+    if eval_only:
+        splits = {"train": [], "validation": [], "test": rows}
+    else:  # the last 5% (at most 50) of a training task's instances give a validation loss
+        n_val = min(50, len(rows) // 20)
+        splits = {"train": rows[: len(rows) - n_val], "validation": rows[len(rows) - n_val:], "test": []}
     task = Task(
         name=raw.name, cluster=_snake(raw.categories[0]) if raw.categories else "misc",
         templates=[Template.parse(t, name=f"{raw.name}/{i + 1}") for i, t in enumerate(SNI_TEMPLATES)],
