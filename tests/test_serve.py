@@ -164,6 +164,20 @@ def test_openai_backend_gets_what_the_local_backend_gets(url, cm):
         remote.close()
 
 
+def test_a_dropped_stream_stops_generating(server):
+    url, app = server
+    batcher = app.state.batcher
+    body = {"model": NAME, "prompt": "What is the capital", "max_tokens": 240, "temperature": 0}
+    assert post(url, "/completions", body).json()["usage"]["completion_tokens"] == 240  # runs to the limit ...
+    calls, tokens = batcher.generate_calls, batcher.tokens
+    with httpx.stream("POST", url + "/completions", json={**body, "stream": True},
+                      headers={"Authorization": f"Bearer {KEY}"}) as r:
+        assert next(r.iter_lines()).startswith("data: ")  # the first piece came: generation is under way
+    while batcher.generate_calls == calls:  # the batch ends ...
+        time.sleep(0.01)
+    assert batcher.tokens - tokens < 240  # ... before the limit: nobody was reading
+
+
 # --- concurrency --------------------------------------------------------------------------------------------------
 
 
@@ -245,8 +259,14 @@ def test_health_needs_no_key(url):
     ({"model": NAME, "prompt": "hi", "max_tokens": 10_000}, "max_tokens"),  # past the 256-token context
 ])
 def test_bad_completion_values_are_400(url, body, param):
-    err = assert_error(post(url, "/completions", body), 400)
-    assert param in (err["param"] or "") + err["message"]
+    err = assert_error(post(url, "/completions", body), 400, param=param)
+    assert param in err["message"] or "prompt is empty" in err["message"]
+
+
+def test_unsupported_chat_fields_are_refused_by_name(client):
+    with pytest.raises(openai.BadRequestError, match="'tools' is not supported"):
+        client.chat.completions.create(model=NAME, messages=HELLO, max_tokens=2, tools=[
+            {"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}])
 
 
 def test_bad_chat_values_are_400(url):

@@ -116,7 +116,10 @@ class OpenAIBackend:
                 data = line[len("data:") :].strip()
                 if data == "[DONE]":
                     return
-                event = json.loads(data)
+                try:
+                    event = json.loads(data)
+                except ValueError:
+                    raise InstillError(f"{self.base_url}: the stream sent something that is not JSON: {data[:100]!r}") from None
                 if "error" in event:
                     raise InstillError(f"{self.base_url}: the stream failed: {event['error'].get('message')}")
                 for choice in event.get("choices", []):

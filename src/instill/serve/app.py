@@ -68,7 +68,8 @@ def create_app(cm: ChatModel, settings: ServeSettings, batcher: Batcher | None =
     @app.get("/health")
     async def health() -> JSONResponse:
         body = {"status": "ok" if batcher.alive else "down", "model": settings.model_name, "queued": batcher.queued,
-                "generate_calls": batcher.generate_calls, "sequences": batcher.sequences}
+                "generate_calls": batcher.generate_calls, "sequences": batcher.sequences,
+                "tokens": batcher.tokens}
         return JSONResponse(body, status_code=200 if batcher.alive else 503)
 
     @app.get("/v1/models")
@@ -97,6 +98,7 @@ class _Api:
 
     async def completions(self, req: CompletionRequest) -> Any:
         self._check_model(req.model)
+        req.refuse_unsupported()
         prompts = req.prompts()
         if not prompts:
             raise APIError(400, "prompt must not be empty", param="prompt")
@@ -106,6 +108,7 @@ class _Api:
 
     async def chat(self, req: ChatCompletionRequest) -> Any:
         self._check_model(req.model)
+        req.refuse_unsupported()
         try:
             ids = chat_prompt_ids(self.cm, [m.as_dict() for m in req.messages])
         except InstillError as e:  # e.g. the template wants alternating roles
@@ -254,15 +257,16 @@ def validation_error(errors: list[dict[str, Any]]) -> APIError:
     """
     err = errors[0]
     loc = [str(p) for p in err.get("loc", ())[1:]]
+    msg = str(err.get("msg", "")).removeprefix("Value error, ")
     if err.get("type") == "json_invalid":
         return APIError(400, f"The request body is not valid JSON: {err.get('ctx', {}).get('error', err['msg'])}",
                         code="invalid_json")
     if not loc:
-        return APIError(400, f"Invalid request body: {err['msg']}")
+        return APIError(400, f"Invalid request body: {msg}")
     if err.get("type") == "missing":
         return APIError(400, f"Missing required parameter: '{'.'.join(loc)}'", param=loc[0],
                         code="missing_required_parameter")
-    return APIError(400, f"Invalid value for '{'.'.join(loc)}': {err['msg']}", param=loc[0], code="invalid_value")
+    return APIError(400, f"Invalid value for '{'.'.join(loc)}': {msg}", param=loc[0], code="invalid_value")
 
 
 class _RequireKey:

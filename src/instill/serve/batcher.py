@@ -62,6 +62,7 @@ class Batcher:
         self._thread = threading.Thread(target=self._loop, name="instill-batcher", daemon=True)
         self.generate_calls = 0  # for /health and tests: fewer calls than requests means batching happened
         self.sequences = 0
+        self.tokens = 0  # generated, over all sequences
 
     def start(self) -> None:
         self._thread.start()
@@ -138,5 +139,6 @@ class Batcher:
             out = generate_rows(self.cm, [job.rows[k] for job, k in part], group[0].sampling)
             self.generate_calls += 1
             self.sequences += len(part)
+            self.tokens += sum(g.completion_tokens for g in out)
             for (job, k), g in zip(part, out):
                 job.results[k] = g

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from instill.llm.batch import Generated
 
@@ -57,10 +57,14 @@ class _Common(BaseModel):
     def include_usage(self) -> bool:
         return bool(self.stream_options and self.stream_options.include_usage)
 
-    def _refuse(self, **unsupported: bool) -> None:
-        for name, given in unsupported.items():
-            if given:
-                raise ValueError(f"'{name}' is not supported by this server")
+    def unsupported(self) -> dict[str, bool]:
+        """Known OpenAI fields this server cannot honour, and whether the request asks for them."""
+        return {"logit_bias": bool(self.logit_bias)}
+
+    def refuse_unsupported(self) -> None:
+        for name, asked in self.unsupported().items():
+            if asked:
+                raise APIError(400, f"'{name}' is not supported by this server", param=name, code="unsupported")
 
 
 class CompletionRequest(_Common):
@@ -70,11 +74,9 @@ class CompletionRequest(_Common):
     best_of: int | None = None
     suffix: str | None = None
 
-    @model_validator(mode="after")
-    def _supported(self) -> "CompletionRequest":
-        self._refuse(echo=self.echo, logprobs=self.logprobs is not None, suffix=self.suffix is not None,
-                     best_of=self.best_of not in (None, 1), logit_bias=bool(self.logit_bias))
-        return self
+    def unsupported(self) -> dict[str, bool]:
+        return {**super().unsupported(), "echo": self.echo, "logprobs": self.logprobs is not None,
+                "suffix": self.suffix is not None, "best_of": self.best_of not in (None, 1)}
 
     def prompts(self) -> list[str] | list[list[int]]:
         """The prompts, each as text or as token ids (the API allows either, one or many)."""
@@ -110,12 +112,10 @@ class ChatCompletionRequest(_Common):
     tools: list[Any] | None = None
     response_format: dict[str, Any] | None = None
 
-    @model_validator(mode="after")
-    def _supported(self) -> "ChatCompletionRequest":
+    def unsupported(self) -> dict[str, bool]:
         structured = bool(self.response_format) and self.response_format.get("type") not in (None, "text")
-        self._refuse(logprobs=bool(self.logprobs), tools=bool(self.tools), response_format=structured,
-                     logit_bias=bool(self.logit_bias))
-        return self
+        return {**super().unsupported(), "logprobs": bool(self.logprobs), "tools": bool(self.tools),
+                "response_format": structured}
 
     def token_limit(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens
