@@ -109,7 +109,20 @@ def test_token_limit_ends_the_row_with_length():
 
 def test_text_is_released_as_it_comes_without_stops():
     _, pieces = feed([1, 2, 3, 7])
-    assert pieces == ["Par", "is", " is", " nice", ""][:4]
+    assert pieces == ["Par", "is", " is", " nice"]
+
+
+def test_characters_split_over_tokens_are_released_whole(bpe_tokenizer):
+    """Byte-level BPE spells an unseen character in several byte tokens: no half character may be streamed."""
+    text = "Paris café ☕ naïve"
+    ids = bpe_tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert len(ids) > len(text.split())  # the accents and the cup are several tokens each
+    pieces: list[str] = []
+    state = RowText(bpe_tokenizer, Row([1], 100, on_text=pieces.append), set(), ())
+    for i in ids:
+        state.push(i)
+    assert state.result().text == text and "".join(pieces) == text
+    assert not any("\ufffd" in p for p in pieces)
 
 
 # --- the batched engine on a real (tiny, random) model -------------------------------------------------------------

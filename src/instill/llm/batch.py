@@ -39,6 +39,15 @@ class Sampling:
     top_p: float = 1.0
     seed: int | None = None
 
+    @classmethod
+    def of(cls, temperature: float, top_p: float, seed: int | None) -> "Sampling":
+        """Greedy ignores top_p and seed: leaving them out lets greedy requests that differ in them share a batch.
+
+        >>> Sampling.of(0.0, 0.9, 7) == Sampling()
+        True
+        """
+        return cls(temperature, top_p, seed) if temperature > 0 else cls()
+
 
 @dataclass(frozen=True)
 class Generated:
@@ -50,16 +59,34 @@ class Generated:
 
 class RowText:
     """One row's tokens -> text. Ends on a stop token, a stop text or the token limit; releases (via `on_text`)
-    only text that can no longer turn into a stop text or change as more bytes of a character arrive."""
+    only text that can no longer turn into a stop text or change as more bytes of a character arrive.
+
+    Decoding is incremental, as in vLLM: each step decodes the few newest tokens with a couple of earlier ones as
+    context (so a tokenizer that drops a word's leading space at the start of a text keeps it) and appends the
+    difference, instead of decoding the whole row again (quadratic in its length).
+    """
 
     def __init__(self, tokenizer: Any, row: Row, stop_ids: set[int], stops: tuple[str, ...]) -> None:
         self.tokenizer, self.row, self.stop_ids, self.stops = tokenizer, row, stop_ids, stops
         self.hold = max((len(s) for s in stops), default=1) - 1  # a stop text may begin in the last `hold` chars
         self.ids: list[int] = []
+        self.prefix = self.read = 0  # ids[prefix:read] is context already in `text`; ids[read:] is not yet
         self.text = ""
         self.released = 0  # characters of `text` handed to on_text
         self.finish: FinishReason | None = None
         self.n_tokens = 0  # generated tokens, the stop token included
+
+    def _decode(self, ids: list[int]) -> str:
+        # no clean-up of spaces: text released earlier must stay a prefix of the text that follows
+        return self.tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+
+    def _catch_up(self, final: bool) -> None:
+        """Append the text of ids[read:], unless it ends in half a character (more bytes may come) and more may."""
+        before = self._decode(self.ids[self.prefix : self.read])
+        after = self._decode(self.ids[self.prefix :])
+        if len(after) > len(before) and (final or not after.endswith("\ufffd")):
+            self.text += after[len(before) :]
+            self.prefix, self.read = self.read, len(self.ids)
 
     def push(self, token: int) -> None:
         if self.finish is not None:
@@ -68,20 +95,19 @@ class RowText:
         if token in self.stop_ids:
             return self._end("stop")
         self.ids.append(token)
-        # no clean-up of spaces: text released earlier must stay a prefix of the text that follows
-        self.text = self.tokenizer.decode(self.ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
-        cuts = [i for i in (self.text.find(s) for s in self.stops) if i >= 0]
+        start = max(0, len(self.text) - self.hold)  # a new stop text ends in the new text
+        self._catch_up(final=False)
+        cuts = [i for i in (self.text.find(s, start) for s in self.stops) if i >= 0]
         if cuts:
             self.text = self.text[: min(cuts)]
-            return self._end("stop")
+            self.finish = "stop"
+            return self._release(len(self.text))
         if len(self.ids) >= self.row.max_tokens:
             return self._end("length")
-        safe = len(self.text) - self.hold
-        while safe > self.released and self.text[safe - 1] == "\ufffd":  # half a character so far
-            safe -= 1
-        self._release(safe)
+        self._release(len(self.text) - self.hold)
 
     def _end(self, reason: FinishReason) -> None:
+        self._catch_up(final=True)  # bytes of a character the limit cut off
         self.finish = reason
         self._release(len(self.text))
 

@@ -49,11 +49,11 @@ class LocalBackend:
         rows = [Row(p, params.max_tokens, params.stop, params.presence_penalty, params.frequency_penalty)
                 for p in prompts for _ in range(params.n)]
         order = sorted(range(len(rows)), key=lambda i: len(rows[i].prompt))
-        sampling = Sampling(params.temperature, params.top_p, params.seed)  # seeded once: the call is repeatable
+        sampling = Sampling.of(params.temperature, params.top_p, params.seed)  # seeded once: the call is repeatable
         done: list[Completion | None] = [None] * len(rows)
         for start in range(0, len(order), self.max_batch_size):
             chunk = order[start : start + self.max_batch_size]
             for i, g in zip(chunk, generate_rows(self.cm, [rows[i] for i in chunk], sampling)):
                 done[i] = Completion(g.text, g.finish_reason)
-            sampling = Sampling(params.temperature, params.top_p, None)
+            sampling = Sampling.of(params.temperature, params.top_p, None)
         return [done[k * params.n : (k + 1) * params.n] for k in range(len(prompts))]  # type: ignore[misc]

@@ -147,7 +147,7 @@ class _Api:
         return rows
 
     def _job(self, req: _Common, rows: list[Row], on_done: Any) -> Job:
-        job = Job(rows, Sampling(req.temperature, req.top_p, req.seed), on_done)
+        job = Job(rows, Sampling.of(req.temperature, req.top_p, req.seed), on_done)
         try:
             self.batcher.submit(job)
         except QueueFull:

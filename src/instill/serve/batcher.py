@@ -46,6 +46,14 @@ class Job:
         self.cancelled = True
 
 
+def _notify(job: Job, result: list[Generated] | BaseException) -> None:
+    """Hand a job its result; a caller that is gone (its event loop closed) must not stop the worker."""
+    try:
+        job.on_done(result)
+    except Exception:
+        log.warning("a finished request could not be answered (its caller is gone)", exc_info=True)
+
+
 def _group_key(job: Job) -> object:
     seeded = job.sampling.seed is not None and job.sampling.temperature > 0
     return (job.sampling, id(job)) if seeded else job.sampling
@@ -125,10 +133,10 @@ class Batcher:
             except Exception as e:  # a failed batch fails its requests, not the server
                 log.exception("generation failed for a batch of %d requests", len(group))
                 for job in group:
-                    job.on_done(e)
+                    _notify(job, e)
             else:
                 for job in group:
-                    job.on_done(job.results)  # type: ignore[arg-type]
+                    _notify(job, job.results)  # type: ignore[arg-type]
 
     def _run_group(self, group: list[Job]) -> None:
         todo = [(job, k) for job in group for k in range(len(job.rows))]
