@@ -138,7 +138,7 @@ def test_local_backend_batch_equals_one_at_a_time_generate(cm):
 
 def test_batch_size_does_not_change_greedy_results(cm):
     params = SamplingParams(max_tokens=6)
-    assert LocalBackend(cm, max_batch_size=2).chat(CONVS, params) == LocalBackend(cm, max_batch_size=5).chat(CONVS, params)
+    assert LocalBackend(cm, 2).chat(CONVS, params) == LocalBackend(cm, 5).chat(CONVS, params)
     prompts = ["Hello there", "The capital of", "Add 2 and 3. The answer"]
     assert LocalBackend(cm, 1).complete(prompts, params) == LocalBackend(cm, 3).complete(prompts, params)
 

@@ -3,7 +3,6 @@ client, instill's own `openai` backend and raw httpx; errors, auth, queue bound,
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -300,6 +299,84 @@ def test_full_queue_is_429_and_a_stuck_request_times_out_with_504(cm):
         waiter.join(30)
         assert_error(first[0], 504, code="timeout")
         assert httpx.get(base + "/health").status_code == 503  # and health says the worker is not running
+
+
+# --- the batching worker alone (the model replaced by a recorder) -------------------------------------------------
+
+
+@pytest.fixture
+def recorded(monkeypatch):
+    """Replace generation: record each call's (sampling, prompts) and answer each row with its first prompt id."""
+    import instill.serve.batcher as batcher_module
+    from instill.llm.batch import Generated
+
+    calls: list[tuple] = []
+
+    def fake(cm, rows, sampling):
+        calls.append((sampling, [r.prompt[0] for r in rows]))
+        if any(r.prompt[0] < 0 for r in rows):
+            raise RuntimeError("boom")
+        return [Generated(str(r.prompt[0]), "length", 1, r.max_tokens) for r in rows]
+
+    monkeypatch.setattr(batcher_module, "generate_rows", fake)
+    return calls
+
+
+def run_jobs(specs, max_batch_size):
+    """Queue every job first, then start the worker: what it gathers is then fixed, not a matter of timing."""
+    from instill.llm.batch import Row, Sampling
+    from instill.serve.batcher import Job
+
+    batcher = Batcher(None, max_batch_size=max_batch_size, max_wait_s=0.0)
+    results: dict[int, object] = {}
+    done = threading.Event()
+    jobs = []
+    for k, (ids, temperature, seed) in enumerate(specs):
+        def on_done(res, k=k):
+            results[k] = res
+            if len(results) == sum(not j.cancelled for j in jobs):
+                done.set()
+        jobs.append(Job([Row([i], 2) for i in ids], Sampling.of(temperature, 1.0, seed), on_done))
+    return batcher, jobs, results, done
+
+
+def test_worker_groups_by_sampling_and_seeded_sampling_runs_alone(recorded):
+    specs = [([1], 0, None), ([2], 0.7, None), ([3], 0, 5), ([4], 0.7, None), ([5], 0.7, 9), ([6], 0, None)]
+    batcher, jobs, results, done = run_jobs(specs, max_batch_size=16)
+    for job in jobs:
+        batcher.submit(job)
+    batcher.start()
+    assert done.wait(10)
+    batcher.stop()
+    assert sorted(prompts for _, prompts in recorded) == [[1, 3, 6], [2, 4], [5]]  # greedy seed 5 is just greedy
+    assert [[g.text for g in results[k]] for k in range(6)] == [["1"], ["2"], ["3"], ["4"], ["5"], ["6"]]
+    assert batcher.generate_calls == 3 and batcher.sequences == 6 and batcher.tokens == 12
+
+
+def test_worker_never_exceeds_the_batch_size(recorded):
+    specs = [([1, 2, 3], 0, None), ([4, 5, 6], 0, None), ([7, 8, 9, 10, 11, 12, 13, 14, 15, 16], 0, None)]
+    batcher, jobs, results, done = run_jobs(specs, max_batch_size=4)
+    for job in jobs:
+        batcher.submit(job)
+    batcher.start()
+    assert done.wait(10)
+    batcher.stop()
+    assert [prompts for _, prompts in recorded] == [[1, 2, 3], [4, 5, 6], [7, 8, 9, 10], [11, 12, 13, 14], [15, 16]]
+    assert [g.text for g in results[2]] == [str(i) for i in range(7, 17)]
+
+
+def test_worker_skips_cancelled_jobs_and_survives_a_failed_batch(recorded):
+    specs = [([1], 0, None), ([-1], 0.5, None), ([2], 0, None)]
+    batcher, jobs, results, done = run_jobs(specs, max_batch_size=16)
+    jobs[2].cancel()
+    for job in jobs:
+        batcher.submit(job)
+    batcher.start()
+    assert done.wait(10)
+    assert isinstance(results[1], RuntimeError) and [g.text for g in results[0]] == ["1"]
+    assert 2 not in results and [p for _, p in recorded] == [[1], [-1]]  # the cancelled job never ran
+    assert batcher.alive
+    batcher.stop()
 
 
 # --- the command line ---------------------------------------------------------------------------------------------

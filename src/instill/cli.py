@@ -146,7 +146,9 @@ def serve(
         help="Require `Authorization: Bearer KEY` on every /v1 request (/health stays open). Prefer the "
         "INSTILL_API_KEY environment variable: a flag shows in the process list.",
     ),
-    name: Optional[str] = typer.Option(None, help="The model name clients pass as `model` (default: the --model value)."),
+    name: Optional[str] = typer.Option(
+        None, help="The model name clients pass as `model` (default: the --model value)."
+    ),
     max_batch_size: int = typer.Option(16, help="Sequences generated together; 1 turns batching off."),
     max_wait_ms: float = typer.Option(10.0, help="How long a request waits for others to share its batch."),
     max_queue: int = typer.Option(256, help="Requests allowed to wait; past it the server answers 429."),

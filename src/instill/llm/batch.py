@@ -185,7 +185,8 @@ def generate_rows(cm: ChatModel, rows: Sequence[Row], sampling: Sampling) -> lis
     ids, mask = _left_pad([r.prompt for r in rows], tok.pad_token_id, cm.model.device)
     processors = LogitsProcessorList()
     if any(r.presence_penalty or r.frequency_penalty for r in rows):
-        processors.append(_Penalties([r.presence_penalty for r in rows], [r.frequency_penalty for r in rows], ids.device))
+        presence, frequency = [r.presence_penalty for r in rows], [r.frequency_penalty for r in rows]
+        processors.append(_Penalties(presence, frequency, ids.device))
     if sampling.seed is not None:
         torch.manual_seed(sampling.seed)
     with torch.no_grad():

@@ -119,7 +119,7 @@ class OpenAIBackend:
                 try:
                     event = json.loads(data)
                 except ValueError:
-                    raise InstillError(f"{self.base_url}: the stream sent something that is not JSON: {data[:100]!r}") from None
+                    raise InstillError(f"{self.base_url}: the stream sent non-JSON data: {data[:100]!r}") from None
                 if "error" in event:
                     raise InstillError(f"{self.base_url}: the stream failed: {event['error'].get('message')}")
                 for choice in event.get("choices", []):
@@ -146,7 +146,7 @@ class OpenAIBackend:
         try:
             choices = sorted(r.json()["choices"], key=lambda c: c.get("index", 0))
         except (ValueError, KeyError, TypeError, AttributeError):
-            raise InstillError(f"{self.base_url}{path}: the answer is not an OpenAI completion: {r.text[:200]!r}") from None
+            raise InstillError(f"{self.base_url}{path}: not an OpenAI completion: {r.text[:200]!r}") from None
         if len(choices) != n:
             raise InstillError(f"{self.base_url}{path}: asked for n={n} choices, the server returned {len(choices)}")
         return choices
@@ -171,7 +171,8 @@ class OpenAIBackend:
                     r.close()
                 reason = f"HTTP {r.status_code}: {_server_message(r)}"
                 if not _retryable(r.status_code):
-                    hint = " (does the base URL end with /v1?)" if r.status_code == 404 and "model" not in reason else ""
+                    wrong_path = r.status_code == 404 and "model" not in reason
+                    hint = " (does the base URL end with /v1?)" if wrong_path else ""
                     raise InstillError(f"{method} {url} was refused: {reason}{hint}")
                 wait = _retry_after(r)
             if attempt < self.max_retries:
