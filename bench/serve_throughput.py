@@ -41,9 +41,10 @@ def build_model(out: Path) -> None:
     print(f"model: tiny Llama, {params / 1e6:.2f}M parameters (hidden {cfg.hidden_size}, {cfg.num_layers} layers)")
 
 
-def start_server(model: Path, batch_size: int, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+def start_server(model: Path, batch_size: int, threads: int | None, env: dict) -> tuple[subprocess.Popen, str]:
     cmd = [sys.executable, "-m", "instill.cli", "serve", "--model", str(model), "--name", NAME, "--port", "0",
            "--max-batch-size", str(batch_size), "--max-wait-ms", "10", "--no-access-log", "--device", "cpu"]
+    cmd += ["--threads", str(threads)] if threads else []
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     line = proc.stdout.readline()
     if " at " not in line:
@@ -69,7 +70,7 @@ async def burst(url: str, n: int, max_tokens: int) -> tuple[float, list[float], 
 
 
 def measure(model: Path, batch_size: int, args: argparse.Namespace, env: dict[str, str]) -> dict:
-    proc, url = start_server(model, batch_size, env)
+    proc, url = start_server(model, batch_size, args.threads, env)
     try:
         asyncio.run(burst(url, 4, args.max_tokens))  # warm-up: first-call costs stay out of the numbers
         rounds = []
@@ -92,12 +93,10 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=16)
     ap.add_argument("--batch-size", type=int, default=32, help="max batch size of the batched server")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=None, help="torch threads in the server (OMP_NUM_THREADS)")
+    ap.add_argument("--threads", type=int, default=None, help="the server's --threads (default: torch's choice)")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = ap.parse_args()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "INSTILL_API_KEY": ""}
-    if args.threads:
-        env["OMP_NUM_THREADS"] = str(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         build_model(Path(tmp))
         print(f"{args.requests} concurrent chat requests, greedy, max_tokens={args.max_tokens}, "

@@ -391,7 +391,7 @@ def cli_env() -> dict[str, str]:
 def test_instill_serve_command_serves_until_interrupted(tiny_llama_dir):
     proc = subprocess.Popen(
         [sys.executable, "-m", "instill.cli", "serve", "--model", str(tiny_llama_dir), "--port", "0", "--name", NAME,
-         "--max-batch-size", "4", "--no-access-log"],
+         "--max-batch-size", "4", "--no-access-log", "--threads", "1"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**cli_env(), "INSTILL_API_KEY": KEY},
     )
     try:
@@ -411,11 +411,16 @@ def test_instill_serve_command_serves_until_interrupted(tiny_llama_dir):
     assert "Finished server process" in err  # a graceful shutdown
 
 
-def test_instill_serve_bad_input_is_one_line_error(tmp_path):
-    res = subprocess.run([sys.executable, "-m", "instill.cli", "serve", "--model", str(tmp_path / "nope")],
+@pytest.mark.parametrize("args, message", [
+    (["--model", "{tmp}/nope"], "error: model path '{tmp}/nope' does not exist"),
+    (["--model", "{tmp}", "--threads", "0"], "error: --threads must be positive (got 0)"),
+])
+def test_instill_serve_bad_input_is_one_line_error(tmp_path, args, message):
+    args = [a.format(tmp=tmp_path) for a in args]
+    res = subprocess.run([sys.executable, "-m", "instill.cli", "serve", *args],
                          capture_output=True, text=True, env=cli_env(), timeout=120)
     assert res.returncode == 1 and "Traceback" not in res.stderr
-    assert res.stderr.strip().splitlines() == [f"error: model path '{tmp_path / 'nope'}' does not exist"]
+    assert res.stderr.strip().splitlines() == [message.format(tmp=tmp_path)]
 
 
 def test_instill_chat_talks_to_a_server(url, client):
