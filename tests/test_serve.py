@@ -220,6 +220,14 @@ def test_malformed_json_is_400(url):
     assert "JSON" in err["message"]
 
 
+def test_body_that_is_not_a_json_object_is_400(url):
+    err = assert_error(post(url, "/chat/completions", ["not", "an", "object"]), 400)
+    assert "JSON object" in err["message"]
+    form = httpx.post(url + "/completions", content=b"model=tiny", headers={"Authorization": f"Bearer {KEY}",
+                      "Content-Type": "application/x-www-form-urlencoded"})
+    assert "Content-Type: application/json" in assert_error(form, 400)["message"]
+
+
 def test_missing_field_is_400_naming_it(url):
     err = assert_error(post(url, "/chat/completions", {"model": NAME}), 400, param="messages",
                        code="missing_required_parameter")

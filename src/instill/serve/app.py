@@ -262,7 +262,7 @@ def validation_error(errors: list[dict[str, Any]]) -> APIError:
         return APIError(400, f"The request body is not valid JSON: {err.get('ctx', {}).get('error', err['msg'])}",
                         code="invalid_json")
     if not loc:
-        return APIError(400, f"Invalid request body: {msg}")
+        return APIError(400, f"The request body must be a JSON object sent as Content-Type: application/json ({msg})")
     if err.get("type") == "missing":
         return APIError(400, f"Missing required parameter: '{'.'.join(loc)}'", param=loc[0],
                         code="missing_required_parameter")
