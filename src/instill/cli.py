@@ -88,19 +88,123 @@ def generate(
 
 @app.command()
 def chat(
-    model: str = typer.Option(..., "--model", "-m", help=MODEL_HELP),
+    model: Optional[str] = typer.Option(
+        None, "--model", "-m",
+        help=MODEL_HELP + " With --base-url: the served model's name (default: the server's first model).",
+    ),
+    base_url: Optional[str] = typer.Option(
+        None, "--base-url",
+        help="Talk to an OpenAI-compatible server instead of loading a model, e.g. http://127.0.0.1:8000/v1 "
+        "(`instill serve`, vLLM, llama.cpp, a hosted API).",
+    ),
+    api_key: Optional[str] = typer.Option(
+        None, "--api-key", envvar="INSTILL_API_KEY", help="With --base-url: the server's API key.", show_default=False
+    ),
     system: str = typer.Option("", help="A system prompt for the whole chat."),
     max_new_tokens: int = typer.Option(256, help="Longest reply, in tokens."),
     temperature: float = typer.Option(0.0, help="0 = greedy decoding; above 0 samples."),
     top_p: float = typer.Option(1.0, help="Nucleus sampling mass (with temperature > 0)."),
     seed: Optional[int] = typer.Option(None, help="Seed for sampling."),
 ) -> None:
-    """Talk to a model in the terminal: multi-turn, streamed; /reset clears the history, /exit quits."""
+    """Talk to a model in the terminal: multi-turn, streamed; /reset clears the history, /exit quits.
+
+    `instill chat --model DIR` loads the model here; `instill chat --base-url URL` talks to a server.
+    """
     from instill.chat import chat_loop
-    from instill.generate import load_chat_model
 
     params = _params(max_new_tokens, temperature, top_p, seed)
-    chat_loop(load_chat_model(model), params, system_prompt=system)
+    if base_url is None:
+        if model is None:
+            raise InstillError("give --model DIR (a model folder) or --base-url URL (a server)")
+        from instill.generate import load_chat_model
+
+        chat_loop(load_chat_model(model), params, system_prompt=system)
+        return
+    from instill.llm import SamplingParams
+    from instill.llm.openai import OpenAIBackend
+
+    backend = OpenAIBackend(base_url, model or "", api_key, max_retries=2)
+    if model is None:
+        names = backend.models()
+        if not names:
+            raise InstillError(f"{base_url} offers no models; name one with --model")
+        backend.model = names[0]
+    sampling = SamplingParams(max_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed)
+    chat_loop(None, params, system_prompt=system, reply=lambda history: backend.stream_chat(history, sampling))
+
+
+@app.command()
+def serve(
+    model: str = typer.Option(..., "--model", "-m", help=MODEL_HELP),
+    host: str = typer.Option(
+        "127.0.0.1", help="Address to listen on. The default takes local connections only; 0.0.0.0 opens the "
+        "server to the network (set --api-key then)."
+    ),
+    port: int = typer.Option(8000, help="Port to listen on; 0 picks a free one (the address is printed)."),
+    api_key: Optional[str] = typer.Option(
+        None, "--api-key", envvar="INSTILL_API_KEY", show_default=False,
+        help="Require `Authorization: Bearer KEY` on every /v1 request (/health stays open). Prefer the "
+        "INSTILL_API_KEY environment variable: a flag shows in the process list.",
+    ),
+    name: Optional[str] = typer.Option(
+        None, help="The model name clients pass as `model` (default: the --model value)."
+    ),
+    max_batch_size: int = typer.Option(16, help="Sequences generated together; 1 turns batching off."),
+    max_wait_ms: float = typer.Option(10.0, help="How long a request waits for others to share its batch."),
+    max_queue: int = typer.Option(256, help="Requests allowed to wait; past it the server answers 429."),
+    timeout: float = typer.Option(120.0, help="Seconds a request may take, waiting included; past it: 504."),
+    default_max_tokens: int = typer.Option(256, help="Reply length for chat requests that give no max_tokens."),
+    device: str = typer.Option("auto", help="auto (cuda when there is one), cpu, cuda, cuda:1, ..."),
+    threads: Optional[int] = typer.Option(
+        None, help="CPU threads for the model (default: torch's, one per core). A small model on a busy CPU can "
+        "run many times faster with 1."
+    ),
+    access_log: bool = typer.Option(True, "--access-log/--no-access-log", help="Log one line per request."),
+) -> None:
+    """Serve a model over an OpenAI-compatible HTTP API.
+
+    Endpoints: GET /v1/models, POST /v1/completions, POST /v1/chat/completions (`"stream": true` for server-sent events), GET /health. Chat requests use the model's chat template, encoded exactly as in training.
+
+    Concurrent requests are batched onto the model: a request waits up to --max-wait-ms for others, and up to --max-batch-size sequences are generated together.
+
+    Try it: `instill serve --model runs/quickstart/model`, then `instill chat --base-url http://127.0.0.1:8000/v1`, or any OpenAI client with base_url http://127.0.0.1:8000/v1.
+    """
+    from instill.generate import load_chat_model
+    from instill.serve.app import ServeSettings
+    from instill.serve.server import run_server
+
+    for flag, value in [("--max-batch-size", max_batch_size), ("--max-queue", max_queue),
+                        ("--timeout", timeout), ("--default-max-tokens", default_max_tokens)]:
+        if value <= 0:
+            raise InstillError(f"{flag} must be positive (got {value:g})")
+    if max_wait_ms < 0:
+        raise InstillError(f"--max-wait-ms must be >= 0 (got {max_wait_ms:g})")
+    if threads is not None:
+        if threads <= 0:
+            raise InstillError(f"--threads must be positive (got {threads})")
+        import torch
+
+        torch.set_num_threads(threads)  # before the worker thread starts; it inherits the setting
+    cm = load_chat_model(model)
+    cm.model.to(_device(device))
+    settings = ServeSettings(model_name=name or model, api_key=api_key or None, max_batch_size=max_batch_size,
+                             max_wait_ms=max_wait_ms, max_queue=max_queue, timeout_s=timeout,
+                             default_max_tokens=default_max_tokens)
+    run_server(cm, settings, host, port, access_log=access_log)
+
+
+def _device(name: str):
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise InstillError(f"--device: unknown device '{name}' (auto, cpu, cuda, cuda:N)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InstillError("--device cuda: no CUDA device is available")
+    return device
 
 
 @data_app.command("preview")
