@@ -43,8 +43,25 @@ ALPACA = [
 # --- formats ---------------------------------------------------------------------------------------------------
 
 
-def test_formats_constant():
-    assert FORMATS == ("alpaca", "dolly", "sharegpt", "openai", "sni")
+def test_formats_constant_matches_the_recipe_schema():
+    import typing
+
+    from instill.config import SourceConfig
+
+    assert FORMATS == ("alpaca", "dolly", "sharegpt", "openai", "sni", "cot")
+    assert typing.get_args(SourceConfig.model_fields["format"].annotation) == FORMATS
+
+
+def test_cot_tsv_as_records(tmp_path):
+    path = tmp_path / "math_train.tsv"
+    path.write_text("What is 2 + 2?\t4\t2 plus 2 is 4.\n\nWhat is 1 + 1?\t2\tOne and one make 2.\n", encoding="utf-8")
+    recs = load_source(format="cot", path=str(path))
+    assert [(r.instruction, r.output, r.task) for r in recs] == [
+        ("What is 2 + 2?", "2 plus 2 is 4.\nTherefore, the answer is 4.", "math"),
+        ("What is 1 + 1?", "One and one make 2.\nTherefore, the answer is 2.", "math")]
+    assert len(load_source(format="cot", path=str(path), limit=1)) == 1
+    path.write_text("q\ta\tc\nq2\t\tc2\n", encoding="utf-8")
+    fails("math_train.tsv:2: 'answer' is empty", format="cot", path=str(path))
 
 
 @pytest.mark.parametrize("ext", [".jsonl", ".ndjson", ".json", ".JSONL"])
