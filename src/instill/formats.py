@@ -157,7 +157,7 @@ def _tk_field(text: str) -> str:
 def tk_instruct_prompt(definition: str, exemplars: list[tuple[str, str]], question: str) -> str:
     """Tk-Instruct's encoding: the definition, positive examples, then the instance.
 
-    >>> print(tk_instruct_prompt("Add the numbers", [("1 2", "3")], "2 2"))
+    >>> print(tk_instruct_prompt("Add the numbers", [("1 2", "3")], "2 2"))  # doctest: +NORMALIZE_WHITESPACE
     Definition: Add the numbers.
     <BLANKLINE>
      Positive Example 1 -
