@@ -170,8 +170,7 @@ def setup(recipe: Recipe) -> Session:
     model, optimizer = accelerator.prepare(model, optimizer)
     accelerator.register_for_checkpointing(scheduler)
     session = Session(recipe, run_dir, accelerator, model, loaded.tokenizer, fmt, loaded.is_seq2seq,
-                      optimizer, scheduler, train_data, val_data, stream, total, head,
-                      row_length)
+                      optimizer, scheduler, train_data, val_data, stream, total, head, row_length)
     if accelerator.is_main_process:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_recipe(recipe, run_dir / "config.yaml")
