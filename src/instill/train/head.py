@@ -8,10 +8,8 @@ kept for the backward pass: memory holds one chunk of logits, never all of them,
 
 from __future__ import annotations
 
-
 import torch
 from torch import nn
-
 
 
 class _ChunkedLinearCrossEntropy(torch.autograd.Function):

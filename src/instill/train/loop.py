@@ -100,7 +100,7 @@ def _prepare_model(model: Any, cfg: TrainConfig, is_seq2seq: bool) -> Any:
     """Activation checkpointing and LoRA, in that order (peft wraps a model whose layers already recompute)."""
     if cfg.activation_checkpointing:
         kwargs = {"use_reentrant": False}  # the reentrant variant needs inputs that require grad (LoRA has none)
-        if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.2x renamed it
+        if hasattr(model, "activation_checkpointing_enable"):  # the newer name; gradient_checkpointing_* warns
             model.activation_checkpointing_enable(kwargs)
         else:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
