@@ -281,9 +281,10 @@ def main() -> None:
         if done.returncode or not lines:
             sys.exit(f"{mode} failed:\n{done.stderr[-3000:]}")
         results.append(json.loads(lines[-1][len("RESULT ") :]))
-        print(f"{mode}: {results[-1]['tok_s']:,.0f} tok/s, eval loss {results[-1]['eval_loss']:.4f}", flush=True)
-    with open(out / "results.jsonl", "a") as f:
-        f.writelines(json.dumps(r) + "\n" for r in results)
+        with open(out / "results.jsonl", "a") as f:  # kept as each mode ends, so a cut-short run still has them
+            f.write(json.dumps(results[-1]) + "\n")
+        print(f"{mode}: {results[-1]['tok_s']:,.0f} tok/s, {results[-1]['tok_cpu_s']:,.0f} tok/CPU-s, "
+              f"peak RSS {results[-1]['rss']:,.0f} MB, eval loss {results[-1]['eval_loss']:.4f}", flush=True)
     print(table(results))
 
 
