@@ -88,7 +88,8 @@ def test_accumulation_does_not_change_the_step(tmp_path, tiny_llama_dir, alpaca_
     """One step of 1 x 8 and of 4 x 2 sees the same examples: same loss, same gradient (Adam would hide a scale)."""
     results = []
     for name, bs, accum in (("a", 8, 1), ("b", 2, 4)):
-        cfg = make_recipe(tmp_path / name, alpaca_file, str(tiny_llama_dir), max_steps=1, batch_size=bs, grad_accum=accum)
+        cfg = make_recipe(tmp_path / name, alpaca_file, str(tiny_llama_dir), max_steps=1, batch_size=bs, grad_accum=accum,
+                          batching="padded")
         s = setup(Recipe.model_validate(cfg))
         s.optimizer.zero_grad = lambda set_to_none=True: None  # keep the step's gradient for inspection
         loss, _ = train_step(s, 0)
@@ -203,10 +204,10 @@ def test_two_processes_match_one(tmp_path, tiny_llama_dir, alpaca_file, make_rec
     import subprocess
     import sys
 
-    one = make_recipe(tmp_path / "one", alpaca_file, str(tiny_llama_dir), max_steps=3, batch_size=4)
+    one = make_recipe(tmp_path / "one", alpaca_file, str(tiny_llama_dir), max_steps=3, batch_size=4, batching="padded")
     one["data"]["validation_fraction"] = 0.05  # 1 validation sequence: process 1 gets none of its own
     train(Recipe.model_validate(one))
-    two = make_recipe(tmp_path / "two", alpaca_file, str(tiny_llama_dir), max_steps=3)
+    two = make_recipe(tmp_path / "two", alpaca_file, str(tiny_llama_dir), max_steps=3, batching="padded")
     two["data"]["validation_fraction"] = 0.05
     recipe = tmp_path / "two.yaml"
     recipe.write_text(yaml.safe_dump(two))

@@ -43,6 +43,9 @@ class TinyModelConfig(Strict):
 class ModelConfig(Strict):
     name: str = Field("tiny", description="'tiny', a hub id, or a local folder saved with save_pretrained")
     tiny: TinyModelConfig = TinyModelConfig()
+    attn_implementation: Literal["auto", "sdpa", "eager", "flash_attention_2", "flash_attention_3"] = Field(
+        "auto", description="attention kernels; auto = flash_attention_2 on CUDA when flash-attn is installed "
+        "(variable-length kernels for packed batches), else transformers' default (sdpa)")
     trust_remote_code: bool = False
 
 
@@ -140,15 +143,36 @@ class TrainConfig(Strict):
     lora: LoraConfig = LoraConfig()
     epochs: float = Field(1.0, gt=0, description="passes over the training data (ignored when max_steps is set)")
     max_steps: int | None = Field(None, gt=0, description="optimizer steps; overrides epochs")
-    batch_size: int = Field(8, gt=0, description="sequences per micro-batch per process")
+    batch_size: int = Field(8, gt=0, description="sequences per micro-batch per process (unless tokens_per_batch)")
     grad_accum: int = Field(1, gt=0, description="micro-batches per optimizer step")
+    batching: Literal["padded", "grouped", "packed"] = Field(
+        "grouped", description="padded: shuffled batches padded to their longest sequence, with an attention mask; "
+        "grouped: sorted by length within shuffled windows, right-padded, no mask (causal attention never reaches "
+        "the padding), fastest on CPU; packed: sequences concatenated into rows of data.max_length with position "
+        "ids restarting per sequence, no padding, attention kept inside each sequence (decoder-only models)")
+    tokens_per_batch: int | None = Field(
+        None, gt=0, description="token budget of a micro-batch (padded slots for padded/grouped, tokens for packed); "
+        "replaces batch_size when set; must be at least data.max_length")
+    group_window: int = Field(
+        1024, gt=0, description="grouped/packed: sequences per shuffled window that is sorted by length; larger "
+        "windows waste less padding, smaller ones keep batches more random")
+    loss_head: Literal["chunked", "full"] = Field(
+        "chunked", description="chunked: project only positions that carry loss onto the vocabulary, "
+        "loss_chunk_size rows at a time, gradient computed chunk by chunk (full logits never exist); "
+        "full: the model's own forward with all logits. Models whose head does more than a linear projection, "
+        "encoder-decoders and FSDP/DeepSpeed runs use full")
+    loss_chunk_size: int = Field(1024, gt=0, description="positions per vocabulary projection in the chunked head")
+    activation_checkpointing: bool = Field(
+        False, description="recompute each layer's activations in the backward pass: less memory, ~30% more compute")
     lr: float = Field(2e-5, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     betas: tuple[float, float] = (0.9, 0.999)
     schedule: Literal["cosine", "linear", "constant"] = "cosine"
     warmup_steps: int = Field(0, ge=0)
     max_grad_norm: float | None = Field(1.0, gt=0, description="gradient clipping; null turns it off")
-    precision: Literal["fp32", "bf16"] = "fp32"
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="bf16 autocast (fp32 master weights) or fp32; auto = bf16 on a GPU that supports it, "
+        "else fp32 (CPUs without bf16 units run it slower)")
     log_every: int = Field(10, gt=0)
     eval_every: int | None = Field(None, gt=0, description="steps between validation losses; null = at the end only")
     save_every: int | None = Field(None, gt=0, description="steps between resumable checkpoints; null = none")
@@ -171,6 +195,14 @@ class Recipe(Strict):
     def _has_training_data(self) -> "Recipe":
         if not self.data.train and self.mixture is None:
             raise ValueError("no training data: give data.train sources or a mixture")
+        return self
+
+    @model_validator(mode="after")
+    def _budget_fits_a_sequence(self) -> "Recipe":
+        budget = self.train.tokens_per_batch
+        if budget is not None and budget < self.data.max_length:
+            raise ValueError(f"train.tokens_per_batch={budget} is less than data.max_length={self.data.max_length}: "
+                             f"a longest sequence would not fit; raise train.tokens_per_batch")
         return self
 
     @model_validator(mode="after")

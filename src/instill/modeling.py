@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -106,9 +107,30 @@ def _load_adapter(folder: str, dtype: torch.dtype) -> Loaded:
     return Loaded(model, AutoTokenizer.from_pretrained(folder), task == "SEQ_2_SEQ_LM")
 
 
+def attn_implementation(name: str, is_seq2seq: bool) -> str | None:
+    """The attention kernels for model.attn_implementation; None keeps transformers' default (sdpa).
+
+    auto picks flash-attention 2 on CUDA when flash-attn is installed: its variable-length kernels give packed
+    batches attention inside each sequence at the cost of each sequence alone.
+    """
+    if name != "auto":
+        return name
+    if not is_seq2seq and torch.cuda.is_available() and importlib.util.find_spec("flash_attn") is not None:
+        return "flash_attention_2"
+    return None
+
+
 def load_for_training(cfg: ModelConfig, train_texts: Iterable[str], seed: int) -> Loaded:
     """The model a recipe asks for; `train_texts` feed the tiny tokenizer when `name` is 'tiny'."""
     if cfg.name == "tiny":
         tokenizer = train_tiny_tokenizer(train_texts, cfg.tiny.vocab_size)
-        return Loaded(build_tiny_model(cfg.tiny, tokenizer, seed), tokenizer, False)
-    return load_pretrained(cfg.name, cfg.trust_remote_code)
+        loaded = Loaded(build_tiny_model(cfg.tiny, tokenizer, seed), tokenizer, False)
+    else:
+        loaded = load_pretrained(cfg.name, cfg.trust_remote_code)
+    impl = attn_implementation(cfg.attn_implementation, loaded.is_seq2seq)
+    if impl is not None:
+        try:
+            loaded.model.set_attn_implementation(impl)
+        except (ValueError, ImportError) as e:
+            raise InstillError(f"model.attn_implementation={impl}: {str(e).splitlines()[0]}") from None
+    return loaded

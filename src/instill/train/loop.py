@@ -23,8 +23,10 @@ from instill.errors import InstillError
 from instill.mixture import build_mixture
 from instill.tokenize import IGNORE_INDEX, Encoded
 from instill.train import checkpoint
+from instill.train.batching import GroupedStream
 from instill.train.data import BatchStream, collate, encode_all, load_model_and_format, prepare_conversations
-from instill.train.loss import count_loss_tokens, summed_loss
+from instill.train.loss import chunkable_head, count_loss_tokens, summed_loss
+from instill.train.packing import collate_packed, collate_unmasked
 
 log = logging.getLogger("instill.train")
 
@@ -42,8 +44,10 @@ class Session:
     scheduler: Any
     train_data: list[Encoded]
     val_data: list[Encoded]
-    stream: BatchStream
+    stream: BatchStream | GroupedStream
     total_steps: int
+    head: Any = None  # the output layer when the chunked loss head applies (see loss.chunkable_head)
+    pack_row_length: int = 0  # packed rows hold at most this many tokens
     start_step: int = 0
 
 
@@ -62,7 +66,8 @@ def _optimizer_and_schedule(model: Any, cfg: TrainConfig, total_steps: int) -> t
     from transformers import get_scheduler
 
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    # fused: one kernel over all parameters (the per-tensor default cost ~6% of a CPU step on the bench model)
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, fused=True)
     name = {"cosine": "cosine", "linear": "linear", "constant": "constant_with_warmup"}[cfg.schedule]
     return optimizer, get_scheduler(name, optimizer, num_warmup_steps=cfg.warmup_steps, num_training_steps=total_steps)
 
@@ -71,6 +76,62 @@ def _has_accelerator() -> bool:
     """accelerate takes the multi-process CPU (gloo) path under torchrun only when told it runs on CPU."""
     xpu = getattr(torch, "xpu", None)
     return torch.cuda.is_available() or torch.backends.mps.is_available() or bool(xpu and xpu.is_available())
+
+
+def _precision(cfg: TrainConfig) -> str:
+    """accelerate's mixed_precision for train.precision; auto = bf16 on a GPU with bf16 units."""
+    if cfg.precision == "auto":
+        return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+    return "bf16" if cfg.precision == "bf16" else "no"
+
+
+def _make_stream(
+    cfg: TrainConfig, data: list[Encoded], is_seq2seq: bool, world_size: int, seed: int
+) -> BatchStream | GroupedStream:
+    """The data order: fixed batches of shuffled sequences (padded, no budget), else micro-batches by length."""
+    if cfg.batching == "padded" and cfg.tokens_per_batch is None:
+        return BatchStream(len(data), cfg.batch_size, cfg.grad_accum, world_size, seed)
+    lengths = [len(e.input_ids) + (len(e.labels) if is_seq2seq else 0) for e in data]
+    grouped = cfg.batching != "padded"
+    return GroupedStream(lengths, cfg.batch_size, cfg.grad_accum, world_size, seed,
+                         window=cfg.group_window if grouped else len(data), budget=cfg.tokens_per_batch,
+                         packed=cfg.batching == "packed", sort=grouped)
+
+
+def _prepare_model(model: Any, cfg: TrainConfig, is_seq2seq: bool) -> Any:
+    """Activation checkpointing and LoRA, in that order (peft wraps a model whose layers already recompute)."""
+    if cfg.activation_checkpointing:
+        kwargs = {"use_reentrant": False}  # the reentrant variant needs inputs that require grad (LoRA has none)
+        if hasattr(model, "activation_checkpointing_enable"):  # the newer name; gradient_checkpointing_* warns
+            model.activation_checkpointing_enable(kwargs)
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+    if cfg.method == "lora":
+        model = _apply_lora(model, cfg, is_seq2seq)
+    return model
+
+
+def _loss_head(model: Any, cfg: TrainConfig, is_seq2seq: bool, accelerator: Any) -> Any:
+    """The output layer for the chunked head, or None (full logits), saying why when one was asked for."""
+    from accelerate.utils import DistributedType
+
+    if cfg.loss_head == "full" or is_seq2seq:
+        return None
+    if accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED):
+        reason = "sharded weights are not whole outside the model's forward"
+        head = None
+    else:
+        head, reason = chunkable_head(model)
+    if head is None and accelerator.is_main_process:
+        log.warning("train.loss_head=chunked does not fit this model (%s); using the full head", reason)
+    return head
+
+
+def _pack_row_length(model: Any, recipe: Recipe) -> int:
+    """Packed rows: data.max_length tokens under sdpa/eager, whose masked attention costs the row length squared;
+    one row per micro-batch under flash-attention, whose variable-length kernels cost each sequence alone."""
+    impl = getattr(model.config, "_attn_implementation", None) or ""
+    return 2**62 if impl.startswith("flash") else recipe.data.max_length
 
 
 def setup(recipe: Recipe) -> Session:
@@ -83,7 +144,7 @@ def setup(recipe: Recipe) -> Session:
     # AcceleratorState is a process-wide singleton that refuses a second precision; reset it (keeping the
     # process group) so one process can run several trainings (tests, sweeps). Private, but stable since 0.20.
     AcceleratorState._reset_state(reset_partial_state=False)
-    accelerator = Accelerator(mixed_precision="bf16" if cfg.precision == "bf16" else "no", cpu=not _has_accelerator())
+    accelerator = Accelerator(mixed_precision=_precision(cfg), cpu=not _has_accelerator())
     set_seed(recipe.seed)
     run_dir = Path(recipe.run_dir)
     if not cfg.resume and any((run_dir / name).exists() for name in ("metrics.jsonl", "model", "checkpoints")):
@@ -106,17 +167,19 @@ def setup(recipe: Recipe) -> Session:
             log.warning("dropped %d sequences whose response does not fit data.max_length", stats.dropped_too_long)
         log.info("train: %d sequences, %d tokens, %d carry loss (%d with a cut prompt); validation: %d sequences",
                  stats.sequences, stats.tokens, stats.loss_tokens, stats.truncated, len(val_data))
-    model = loaded.model
-    if cfg.method == "lora":
-        model = _apply_lora(model, cfg, loaded.is_seq2seq)
-    stream = BatchStream(len(train_data), cfg.batch_size, cfg.grad_accum, accelerator.num_processes, recipe.seed)
+    if cfg.batching == "packed" and loaded.is_seq2seq:
+        raise InstillError("train.batching=packed needs a decoder-only model; use train.batching=grouped")
+    model = _prepare_model(loaded.model, cfg, loaded.is_seq2seq)
+    head = _loss_head(model, cfg, loaded.is_seq2seq, accelerator)
+    row_length = _pack_row_length(loaded.model, recipe)
+    stream = _make_stream(cfg, train_data, loaded.is_seq2seq, accelerator.num_processes, recipe.seed)
     total = cfg.max_steps or stream.steps_for(cfg.epochs)
     optimizer, scheduler = _optimizer_and_schedule(model, cfg, total)
     # The scheduler is not prepared: accelerate's wrapper steps it once per process. It is checkpointed as is.
     model, optimizer = accelerator.prepare(model, optimizer)
     accelerator.register_for_checkpointing(scheduler)
     session = Session(recipe, run_dir, accelerator, model, loaded.tokenizer, fmt, loaded.is_seq2seq,
-                      optimizer, scheduler, train_data, val_data, stream, total)
+                      optimizer, scheduler, train_data, val_data, stream, total, head, row_length)
     if accelerator.is_main_process:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_recipe(recipe, run_dir / "config.yaml")
@@ -146,21 +209,30 @@ def _global_sums(accelerator: Any, *values: float) -> list[float]:
     return accelerator.reduce(t, reduction="sum").tolist()
 
 
+def make_batch(s: Session, seqs: list[Encoded]) -> dict[str, torch.Tensor]:
+    """Collate a micro-batch as train.batching says (padded with a mask, right-padded without, or packed)."""
+    pad, batching = s.tokenizer.pad_token_id, s.recipe.train.batching
+    if batching == "packed":
+        return collate_packed(seqs, pad, s.pack_row_length)
+    if batching == "grouped" and not s.is_seq2seq:
+        return collate_unmasked(seqs, pad)
+    return collate(seqs, pad)
+
+
 def train_step(s: Session, step: int) -> tuple[float, int]:
     """One optimizer step; returns (mean loss over the step's loss tokens, tokens seen by all processes)."""
     acc, device = s.accelerator, s.accelerator.device
-    batches = [collate([s.train_data[i] for i in idx], s.tokenizer.pad_token_id)
-               for idx in s.stream.micro_batches(step, acc.process_index)]
+    micro = [[s.train_data[i] for i in idx] for idx in s.stream.micro_batches(step, acc.process_index)]
+    batches = [make_batch(s, seqs) for seqs in micro]
     # needed before the backward pass: the loss is divided by the step's token count over all processes
     (n_global,) = _global_sums(acc, sum(count_loss_tokens(b, s.is_seq2seq) for b in batches))
     s.model.train()
-    total, tokens = 0.0, 0
+    total, tokens = 0.0, sum(len(e.input_ids) for seqs in micro for e in seqs)
     for k, batch in enumerate(batches):
         batch = {key: v.to(device) for key, v in batch.items()}
-        tokens += int(batch["attention_mask"].sum())
         sync = acc.no_sync(s.model) if k < len(batches) - 1 else nullcontext()
         with sync, acc.autocast():
-            loss_sum = summed_loss(s.model, batch, s.is_seq2seq)
+            loss_sum = summed_loss(s.model, batch, s.is_seq2seq, s.head, s.recipe.train.loss_chunk_size)
             # DDP averages gradients over processes, so scale by the process count to get a global token mean.
             acc.backward(loss_sum * acc.num_processes / max(n_global, 1.0))
         total += float(loss_sum.detach())
@@ -194,7 +266,7 @@ def validation_loss(s: Session) -> float | None:
         batch["labels"][max(0, real - i) :] = IGNORE_INDEX  # padding rows carry no loss
         batch = {k: v.to(acc.device) for k, v in batch.items()}
         with acc.autocast():
-            loss += float(summed_loss(s.model, batch, s.is_seq2seq))
+            loss += float(summed_loss(s.model, batch, s.is_seq2seq, s.head, s.recipe.train.loss_chunk_size))
         count += count_loss_tokens(batch, s.is_seq2seq)
     loss, count = _global_sums(acc, loss, count)
     return loss / max(count, 1.0)
