@@ -86,3 +86,21 @@ def _tiny_recipe(run_dir: Path, data: Path, model: str, **train) -> dict:
         "train": {"epochs": 1, "batch_size": 4, "lr": 1e-2, "log_every": 1, **train},
     }
 
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models run fastest on one thread: a second one only adds hand-offs (and fights other processes for
+    the cores, which made the serving tests 10-20x slower on a busy 2-core machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def cm(tiny_llama_dir):
+    """The tiny Llama loaded as a chat model (generation, serving and backend tests share it per module)."""
+    from instill.generate import load_chat_model
+
+    return load_chat_model(str(tiny_llama_dir))

@@ -13,9 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import openai
 import pytest
-import torch
 
-from instill.generate import GenerationParams, generate, load_chat_model
+from instill.generate import GenerationParams, generate
 from instill.llm import SamplingParams
 from instill.llm.local import LocalBackend, raw_prompt_ids
 from instill.llm.openai import OpenAIBackend
@@ -28,19 +27,7 @@ NAME = "tiny"
 HELLO = [{"role": "user", "content": "What is the capital of France?"}]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread: a second one only adds hand-offs (and fights other processes for
-    the cores, which made these tests 10-20x slower on a busy 2-core machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def cm(tiny_llama_dir):
-    return load_chat_model(str(tiny_llama_dir))
+pytestmark = pytest.mark.usefixtures("one_thread")  # fixtures one_thread and cm: conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from instill.config import Recipe
+from instill.errors import InstillError
 from instill.mixture import Mixture, build_mixture
 from instill.records import Conversation, write_conversations_jsonl
 
@@ -93,8 +94,6 @@ def write_mixture(mix: Mixture, out_dir: Path, plot: bool = True) -> dict[str, P
 
 def build(recipe: Recipe, plot: bool = True, progress: bool = True) -> tuple[Mixture, dict[str, Path]]:
     """Build the recipe's mixture, count its tokens with the recipe's tokenizer, and write it to run_dir/data."""
-    from instill.errors import InstillError
-
     if recipe.mixture is None:
         raise InstillError("the recipe has no 'mixture' section to build")
     mix = build_mixture(recipe.mixture, recipe.seed, recipe.data.system_prompt, progress=progress)

@@ -57,9 +57,10 @@ def prepare_conversations(recipe: Recipe, mixture: Mixture | None = None) -> tup
     mix_val: list[Conversation] = []
     if recipe.mixture is not None:
         mixture = mixture or build_mixture(recipe.mixture, recipe.seed, recipe.data.system_prompt)
+        # the mixture checked its own rows when it was built; the recipe's other sources are checked here
+        check_no_leak(convs, mixture.eval, mixture.held_out_tasks)
         convs += mixture.train
         mix_val = mixture.validation
-        check_no_leak(convs, mixture.eval, mixture.held_out_tasks)
     if recipe.data.validation:
         return convs, load_conversations(recipe.data.validation, recipe.data)
     if recipe.data.validation_fraction == 0 and mix_val:

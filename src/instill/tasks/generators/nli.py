@@ -91,7 +91,7 @@ def nli_people(rng: random.Random) -> dict:
     for f in missing:
         hyp = {"town": f"{n} lives in {town}.", "job": f"{n} is {a_or_an(job)} {job}.",
                "pets": f"{n} has {a_or_an(pet)} {pet}.", "car": f"{n} drives {a_or_an(color)} {color} car."}[f]
-        options.append((MAYBE, hyp, f"The premise does not say anything about this. So it is not possible to tell."))
+        options.append((MAYBE, hyp, "The premise does not say anything about this. So it is not possible to tell."))
     extra = rng.choice(UNMENTIONED).format(n=n)
     options.append((MAYBE, extra, "The premise does not say anything about this. So it is not possible to tell."))
     f = rng.choice(facts)
