@@ -104,3 +104,22 @@ def cm(tiny_llama_dir):
     from instill.generate import load_chat_model
 
     return load_chat_model(str(tiny_llama_dir))
+
+
+def _write_sni(folder, name, n=5, categories=("Sentiment Analysis",), definition=("Say if the review is good.",)):
+    task = {
+        "Definition": list(definition), "Categories": list(categories), "Domains": ["Reviews"],
+        "Positive Examples": [{"input": "Great film", "output": "good", "explanation": "praise"},
+                              {"input": "Awful", "output": "bad", "explanation": "blame"}],
+        "Negative Examples": [],
+        "Instances": [{"id": f"{name}-{i}", "input": f"review {i}", "output": ["good" if i % 2 else "bad", "ok"]}
+                      for i in range(n)] + [{"id": f"{name}-blank", "input": "x", "output": [""]}],
+    }
+    (folder / "tasks").mkdir(parents=True, exist_ok=True)
+    (folder / "tasks" / f"{name}.json").write_text(json.dumps(task), encoding="utf-8")
+
+
+@pytest.fixture
+def write_sni():
+    """Writes a Super-NaturalInstructions task file (fixture data the tests make): write_sni(folder, name, n=...)."""
+    return _write_sni

@@ -218,20 +218,7 @@ def test_all_formats_are_known():
 
 # --- real collections ---------------------------------------------------------------------------------------------
 
-def write_sni(folder, name, n=5, categories=("Sentiment Analysis",), definition=("Say if the review is good.",)):
-    task = {
-        "Definition": list(definition), "Categories": list(categories), "Domains": ["Reviews"],
-        "Positive Examples": [{"input": "Great film", "output": "good", "explanation": "praise"},
-                              {"input": "Awful", "output": "bad", "explanation": "blame"}],
-        "Negative Examples": [],
-        "Instances": [{"id": f"{name}-{i}", "input": f"review {i}", "output": ["good" if i % 2 else "bad", "ok"]}
-                      for i in range(n)] + [{"id": f"{name}-blank", "input": "x", "output": [""]}],
-    }
-    (folder / "tasks").mkdir(parents=True, exist_ok=True)
-    (folder / "tasks" / f"{name}.json").write_text(json.dumps(task), encoding="utf-8")
-
-
-def test_sni_collection_from_fixture_files(tmp_path):
+def test_sni_collection_from_fixture_files(tmp_path, write_sni):
     write_sni(tmp_path, "task001_train_reviews", n=46)
     write_sni(tmp_path, "task002_test_reviews", n=150, categories=("Textual Entailment", "Other"))
     splits = tmp_path / "splits" / "default"

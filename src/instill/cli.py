@@ -274,6 +274,101 @@ def data_build(
     typer.echo(f"wrote {paths['train'].parent}/: " + ", ".join(p.name for p in paths.values()))
 
 
+def _print_summary(result: dict, level: str = "clusters") -> None:
+    metrics = ("score", "exact_match", "rouge_l", "accuracy")
+    typer.echo(f"{level[:-1]:<36} {'n':>5} " + " ".join(f"{m:>11}" for m in metrics))
+    for name, r in [*result[level].items(), ("overall", result["overall"])]:
+        typer.echo(f"{name:<36} {r['n']:>5} " + " ".join(f"{r[m]:>11.2f}" if m in r else f"{'-':>11}" for m in metrics))
+
+
+@app.command("eval")
+def eval_cmd(
+    model: str = typer.Option(..., "--model", "-m", help=MODEL_HELP),
+    data: Optional[str] = typer.Option(None, help="An eval set: Conversation JSONL with meta (run_dir/data/eval.jsonl)."),
+    tasks: Optional[list[str]] = typer.Option(None, "--tasks", "-t", help="Task names or globs (repeatable); see `instill data tasks`."),
+    clusters: Optional[list[str]] = typer.Option(None, "--clusters", "-c", help="Whole clusters (repeatable)."),
+    cards: Optional[list[str]] = typer.Option(None, "--cards", help="Extra task cards: YAML files or folders."),
+    sni: Optional[str] = typer.Option(None, help="A Super-NaturalInstructions folder (tasks/ and splits/default/)."),
+    sni_split: str = typer.Option("test", help="SNI tasks to evaluate: test (the benchmark: first 100 instances each), train or all."),
+    fmt: str = typer.Option("zero_shot", "--format", help="zero_shot, few_shot, zero_shot_cot, few_shot_cot or tk_instruct."),
+    per_task: int = typer.Option(100, help="Items per task (from its test split)."),
+    options: str = typer.Option("rank", help="Tasks with options: rank (log-likelihood of each option) or generate."),
+    normalize: str = typer.Option("none", help="Ranking: none (summed log-prob), chars (per character, lm_eval's acc_norm) or tokens."),
+    prompt_style: str = typer.Option("chat", help="chat: the chat template, as instill trains; raw: plain text (a base model)."),
+    max_new_tokens: int = typer.Option(64, help="Longest generated answer (chain of thought: --cot-max-new-tokens)."),
+    cot_max_new_tokens: int = typer.Option(192, help="Longest generated chain of thought."),
+    batch_size: int = typer.Option(16, help="Prompts generated together."),
+    out: str = typer.Option("eval_out", help="Folder for predictions.jsonl and metrics.json."),
+    per_task_table: bool = typer.Option(False, "--per-task", help="Print the per-task table too."),
+) -> None:
+    """Evaluate a model zero-shot (or few-shot, or with chain of thought) and write every prediction.
+
+    Items come from --data, or are rendered from --tasks/--clusters, or from an SNI folder with --sni. Tasks with
+    options are ranked by log-likelihood; others are generated greedily and scored by exact match and ROUGE-L as
+    Super-NaturalInstructions defines them (x100).
+
+    Example: `instill eval -m runs/quickstart/model --clusters nli --clusters paraphrase`.
+    """
+    from pydantic import ValidationError
+
+    from instill.config import EvalConfig
+    from instill.evaluate.items import read_eval_jsonl, task_items
+    from instill.evaluate.runner import evaluate_model
+    from instill.formats import FORMATS
+
+    if fmt not in FORMATS:
+        raise InstillError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
+    try:
+        cfg = EvalConfig(options=options, normalize=normalize, prompt_style=prompt_style, max_new_tokens=max_new_tokens,
+                         cot_max_new_tokens=cot_max_new_tokens, batch_size=batch_size)
+    except ValidationError as e:
+        first = e.errors()[0]
+        raise InstillError(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}") from None
+    if data and (tasks or clusters or sni):
+        raise InstillError("give --data, or --tasks/--clusters/--sni, not both")
+    if data:
+        items = read_eval_jsonl(data)
+    else:
+        patterns = list(tasks or []) + [f"cluster:{c}" for c in clusters or []]
+        items = task_items(patterns, fmt=fmt, per_task=per_task, cards=cards or [], sni=sni, sni_split=sni_split)
+    result = evaluate_model(model, items, cfg, out)
+    _print_summary(result, "clusters")
+    if per_task_table:
+        _print_summary(result, "tasks")
+    typer.echo(f"wrote {out}/predictions.jsonl and {out}/metrics.json ({result['seconds']:.1f} s)")
+
+
+@app.command("run")
+def run_cmd(
+    recipe: str = typer.Argument(..., help="YAML recipe with a 'mixture' section, e.g. recipes/quickstart.yaml."),
+    overrides: Optional[list[str]] = typer.Argument(None, help="key=value overrides, e.g. run_dir=runs/x train.epochs=1."),
+) -> None:
+    """The whole pipeline in one folder: data -> train -> evaluate base and tuned -> report.
+
+    Held-out clusters (and unseen instances of seen tasks, with mixture.eval_seen_tasks=true) are evaluated on the
+    base model and on the tuned one; run_dir/report.md compares them per cluster and per task, with sample answers
+    and plots. Run it again to resume: finished stages are skipped, a cut-short training continues from its last
+    checkpoint, and a stage whose recipe fields changed is refused.
+    """
+    from instill.config import load_recipe
+    from instill.run import run
+
+    report = run(load_recipe(recipe, overrides or []))
+    typer.echo(f"report: {report}")
+
+
+@app.command("sweep")
+def sweep_cmd(
+    sweep_file: str = typer.Argument(..., help="A sweep file, e.g. recipes/cluster_sweep.yaml or recipes/size_sweep.yaml."),
+    overrides: Optional[list[str]] = typer.Argument(None, help="key=value overrides applied to every point."),
+) -> None:
+    """Several `instill run`s that differ in a few fields (clusters trained on, model size) and one plot of the
+    held-out score across them: run_dir/sweep.md, sweep.json, sweep.png. Resumable like `instill run`."""
+    from instill.sweep import load_sweep, run_sweep
+
+    typer.echo(f"sweep: {run_sweep(load_sweep(sweep_file), overrides or [])}")
+
+
 def main() -> None:
     """Entry point: user mistakes print one line and exit 1; anything else is a bug and keeps its traceback."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

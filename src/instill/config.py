@@ -121,8 +121,9 @@ class MixtureConfig(Strict):
     validation_per_task: int = Field(20, ge=0, description="validation instances per training task")
     eval_per_task: int = Field(100, gt=0, description="evaluation instances per held-out task (from its test split)")
     eval_seen_tasks: bool = Field(False, description="also evaluate training tasks on their test split")
-    eval_format: Literal["zero_shot", "few_shot", "tk_instruct"] = Field(
-        "zero_shot", description="format of evaluation prompts (tk_instruct for tasks with a definition, e.g. SNI)")
+    eval_format: Literal["zero_shot", "few_shot", "zero_shot_cot", "few_shot_cot", "tk_instruct"] = Field(
+        "zero_shot", description="format of evaluation prompts (tk_instruct for tasks with a definition, e.g. SNI; "
+                                 "a task without what a format needs gets the plain one)")
 
 
 class ChatConfig(Strict):
@@ -180,6 +181,24 @@ class TrainConfig(Strict):
     resume: bool = Field(False, description="continue from the newest checkpoint in run_dir")
 
 
+class EvalConfig(Strict):
+    """How `instill eval` and `instill run` ask a model (the items come from the mixture's evaluation set)."""
+
+    options: Literal["rank", "generate"] = Field(
+        "rank", description="tasks with options: rank them by log-likelihood, or generate and match the text")
+    normalize: Literal["none", "chars", "tokens"] = Field(
+        "none", description="ranking: sum of log-probs, or divided by the option's characters (lm_eval acc_norm) or tokens")
+    prompt_style: Literal["chat", "raw"] = Field(
+        "chat", description="chat: the chat template (as instill trains); raw: plain prompt text, stop at a blank line")
+    max_new_tokens: int = Field(64, gt=0, description="longest generated answer")
+    cot_max_new_tokens: int = Field(192, gt=0, description="longest generated answer in chain-of-thought formats")
+    batch_size: int = Field(16, gt=0, description="prompts generated together (ranking: half as many items per step)")
+    base: bool = Field(True, description="instill run: also evaluate the base model, for the base vs tuned report")
+    base_model: str | None = Field(None, description="instill run: the base model to compare with; null = model.name "
+                                                       "(for model.name=tiny, the untrained model saved as run_dir/base_model)")
+    samples: int = Field(3, ge=0, description="report: side-by-side sample answers per held-out cluster")
+
+
 class Recipe(Strict):
     """A whole run: where it writes, what it trains, on what, and how."""
 
@@ -190,6 +209,7 @@ class Recipe(Strict):
     mixture: MixtureConfig | None = None
     chat: ChatConfig = ChatConfig()
     train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
 
     @model_validator(mode="after")
     def _has_training_data(self) -> "Recipe":

@@ -174,6 +174,16 @@ def sample_task(task: Task, n: int, cfg: MixtureConfig, rng: random.Random, syst
     return out
 
 
+def eval_format_for(task: Task, fmt: str) -> str:
+    """The format a task is evaluated in: the asked one, or its plain version when the task lacks what it needs
+    (Tk-Instruct needs a definition, chain of thought a `cot_field`)."""
+    if fmt == "tk_instruct" and not task.definition:
+        return "zero_shot"
+    if fmt in COT_FORMATS and not task.has_cot:
+        return fmt.replace("_cot", "")
+    return fmt
+
+
 def eval_items(task: Task, split: str, limit: int, fmt: str = "zero_shot", system_prompt: str = "") -> list[Conversation]:
     """The evaluation rows of a task: its first `limit` instances of `split`, in its forward templates taken in
     turn (a mix of phrasings), FLAN's option style; meta keeps options, the answer and all references."""
@@ -181,8 +191,8 @@ def eval_items(task: Task, split: str, limit: int, fmt: str = "zero_shot", syste
     templates = task.forward_templates
     for i, inst in enumerate(task.split(split)[:limit]):
         tpl = templates[i % len(templates)]
-        r = render_one(task, inst, split, i, template=tpl, fmt=fmt if fmt != "tk_instruct" or task.definition
-                       else "zero_shot", rng=random.Random(i), style="flan", shots=2)
+        r = render_one(task, inst, split, i, template=tpl, fmt=eval_format_for(task, fmt), rng=random.Random(i),
+                       style="flan", shots=2)
         refs = inst.get("references") if isinstance(inst.get("references"), list) else [r.answer]
         r.meta.update(options=r.options, answer=r.answer, references=refs, split=split, index=i)
         rows.append(r.to_conversation(system_prompt))

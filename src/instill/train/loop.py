@@ -20,7 +20,7 @@ from instill.build import write_mixture
 from instill.chat_format import ChatFormat
 from instill.config import Recipe, TrainConfig, save_recipe
 from instill.errors import InstillError
-from instill.mixture import build_mixture
+from instill.mixture import Mixture, build_mixture
 from instill.tokenize import IGNORE_INDEX, Encoded
 from instill.train import checkpoint
 from instill.train.batching import GroupedStream
@@ -134,8 +134,12 @@ def _pack_row_length(model: Any, recipe: Recipe) -> int:
     return 2**62 if impl.startswith("flash") else recipe.data.max_length
 
 
-def setup(recipe: Recipe) -> Session:
-    """Everything before the first step: data, model, optimizer, and the checkpoint to resume from."""
+BASE_MODEL_DIR = "base_model"  # model.name=tiny: the untrained model, saved so evaluations can compare with it
+
+
+def setup(recipe: Recipe, mixture: Mixture | None = None) -> Session:
+    """Everything before the first step: data, model, optimizer, and the checkpoint to resume from. A mixture
+    already built from this recipe (by `instill run`) is used as is."""
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
     from accelerate.utils import set_seed
@@ -150,12 +154,12 @@ def setup(recipe: Recipe) -> Session:
     if not cfg.resume and any((run_dir / name).exists() for name in ("metrics.jsonl", "model", "checkpoints")):
         raise InstillError(f"{run_dir} holds an earlier run; set train.resume=true to continue it, "
                            "or choose another run_dir")
-    mixture = None
-    if recipe.mixture is not None:
+    built_here = recipe.mixture is not None and mixture is None
+    if built_here:
         mixture = build_mixture(recipe.mixture, recipe.seed, recipe.data.system_prompt,
                                 progress=accelerator.is_main_process)
     convs, val_convs = prepare_conversations(recipe, mixture)
-    if mixture is not None and accelerator.is_main_process:  # the data it trained on, readable next to the model
+    if built_here and accelerator.is_main_process:  # the data it trained on, readable next to the model
         write_mixture(mixture, run_dir / "data", plot=False)
     loaded, fmt = load_model_and_format(recipe, convs)
     train_data, stats = encode_all(convs, loaded.tokenizer, fmt, recipe.data, loaded.is_seq2seq)
@@ -169,6 +173,9 @@ def setup(recipe: Recipe) -> Session:
                  stats.sequences, stats.tokens, stats.loss_tokens, stats.truncated, len(val_data))
     if cfg.batching == "packed" and loaded.is_seq2seq:
         raise InstillError("train.batching=packed needs a decoder-only model; use train.batching=grouped")
+    base_dir = run_dir / BASE_MODEL_DIR
+    if recipe.model.name == "tiny" and accelerator.is_main_process and not base_dir.exists():
+        checkpoint.save_model(loaded.model, loaded.tokenizer, fmt, base_dir, merge_lora=False)
     model = _prepare_model(loaded.model, cfg, loaded.is_seq2seq)
     head = _loss_head(model, cfg, loaded.is_seq2seq, accelerator)
     row_length = _pack_row_length(loaded.model, recipe)
@@ -309,9 +316,9 @@ def fit(s: Session) -> list[float]:
     return losses
 
 
-def train(recipe: Recipe) -> Path:
+def train(recipe: Recipe, mixture: Mixture | None = None) -> Path:
     """Train as the recipe says; returns the folder of the final model."""
-    s = setup(recipe)
+    s = setup(recipe, mixture)
     fit(s)
     val = validation_loss(s)
     if val is not None:

@@ -1,0 +1,83 @@
+"""Evaluate one model on a list of items and write what it said: predictions.jsonl and metrics.json.
+
+`metrics.json` records the settings and a fingerprint of the items, so `instill run` can tell whether an earlier
+evaluation still matches (and skip it) or must be redone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from instill.config import EvalConfig
+from instill.evaluate.items import EvalItem
+from instill.evaluate.predict import answer_all
+from instill.evaluate.scoring import prediction_row, score_item, summarize
+
+log = logging.getLogger(__name__)
+
+PREDICTIONS = "predictions.jsonl"
+METRICS = "metrics.json"
+
+
+def items_fingerprint(items: Sequence[EvalItem]) -> str:
+    """A hash of the questions and expected answers, in order."""
+    h = hashlib.sha256()
+    for it in items:
+        h.update(json.dumps([it.task, it.messages, it.references, it.options, it.answer, it.format],
+                            sort_keys=True).encode())
+    return h.hexdigest()[:16]
+
+
+def settings_of(model: str, items: Sequence[EvalItem], cfg: EvalConfig) -> dict[str, Any]:
+    """What determines an evaluation's result: the model, the items and how they are asked."""
+    asked = cfg.model_dump(include={"options", "normalize", "prompt_style", "max_new_tokens", "cot_max_new_tokens"})
+    return {"model": str(model), "items": items_fingerprint(items), "n_items": len(items), **asked}
+
+
+def is_done(out_dir: Path, settings: dict[str, Any]) -> bool:
+    """True when out_dir holds a finished evaluation with these settings."""
+    path = out_dir / METRICS
+    if not path.is_file() or not (out_dir / PREDICTIONS).is_file():
+        return False
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("settings") == settings
+    except json.JSONDecodeError:
+        return False
+
+
+def evaluate_model(model: str, items: Sequence[EvalItem], cfg: EvalConfig, out_dir: str | Path,
+                   progress: bool = True) -> dict[str, Any]:
+    """Load `model`, answer every item, score, and write predictions.jsonl and metrics.json to `out_dir`."""
+    import torch
+
+    from instill.generate import load_chat_model
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    cm = load_chat_model(model)
+    with torch.inference_mode():
+        answers = answer_all(cm, items, style=cfg.prompt_style, options_mode=cfg.options, normalize=cfg.normalize,
+                             max_new_tokens=cfg.max_new_tokens, cot_max_new_tokens=cfg.cot_max_new_tokens,
+                             batch_size=cfg.batch_size, progress=progress)
+    rows = [prediction_row(it, a, score_item(it, a)) for it, a in zip(items, answers)]
+    tmp = out / (PREDICTIONS + ".tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    tmp.replace(out / PREDICTIONS)
+    result = {"settings": settings_of(model, items, cfg), "seconds": round(time.perf_counter() - t0, 2),
+              **summarize(rows)}
+    (out / METRICS).write_text(json.dumps(result, indent=1), encoding="utf-8")  # last: marks the evaluation done
+    log.info("%s: score %.2f over %d items (%s)", model, result["overall"].get("score", 0.0), len(rows), out)
+    return result
+
+
+def read_predictions(out_dir: str | Path) -> list[dict[str, Any]]:
+    with (Path(out_dir) / PREDICTIONS).open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]

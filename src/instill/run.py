@@ -1,0 +1,152 @@
+"""`instill run RECIPE`: data -> train -> evaluate base and tuned -> report, all in the recipe's run_dir.
+
+Resumable: each stage records a fingerprint of the recipe fields it depends on in `run_dir/stages.json`; a stage
+whose outputs exist with the same fingerprint is skipped, a training cut short resumes from its last checkpoint,
+and a stage whose recipe fields changed is refused rather than silently mixed with the old outputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from instill.config import Recipe
+from instill.errors import InstillError
+
+log = logging.getLogger(__name__)
+
+STAGES_FILE = "stages.json"
+# the recipe fields each stage's result depends on
+STAGE_FIELDS = {
+    "data": ("seed", "mixture", "data"),
+    "train": ("seed", "mixture", "data", "model", "chat", "train"),
+}
+
+
+def fingerprint(recipe: Recipe, fields: tuple[str, ...]) -> str:
+    """A short hash of some recipe fields (train.resume left out: resuming does not change the result)."""
+    dumped = recipe.model_dump(mode="json", include=set(fields))
+    dumped.get("train", {}).pop("resume", None)
+    return hashlib.sha256(json.dumps(dumped, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class Stages:
+    """The fingerprints of finished stages, written after each one finishes."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = run_dir / STAGES_FILE
+        self.done: dict[str, Any] = json.loads(self.path.read_text()) if self.path.is_file() else {}
+
+    def check(self, name: str, fp: str, outputs_exist: bool) -> bool:
+        """True when the stage finished with this fingerprint; an error when it ran (or started) with another."""
+        entry = self.done.get(name, {})
+        recorded = entry.get("fingerprint")
+        if recorded is not None and recorded != fp and outputs_exist:
+            raise InstillError(
+                f"{self.path.parent}: stage '{name}' was run with a different recipe (one of {', '.join(STAGE_FIELDS[name])} "
+                f"changed); use another run_dir, or delete {self.path.parent} to start over")
+        return recorded == fp and entry.get("finished", False) and outputs_exist
+
+    def start(self, name: str, fp: str) -> None:
+        """Record that a stage began, so a crash leaves a fingerprint a resume can be checked against."""
+        self.done[name] = {"fingerprint": fp, "finished": False}
+        self._write()
+
+    def finish(self, name: str, fp: str, seconds: float) -> None:
+        self.done[name] = {"fingerprint": fp, "finished": True, "seconds": round(seconds, 1)}
+        self._write()
+
+    def _write(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(self.done, indent=1))
+
+
+def _timed(label: str, fn: Callable[[], Any]) -> tuple[Any, float]:
+    log.info("== %s", label)
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+def base_model_of(recipe: Recipe) -> str:
+    """The model the tuned one is compared with."""
+    from instill.train.loop import BASE_MODEL_DIR
+
+    if recipe.eval.base_model:
+        return recipe.eval.base_model
+    if recipe.model.name == "tiny":
+        return str(Path(recipe.run_dir) / BASE_MODEL_DIR)
+    return recipe.model.name
+
+
+def run(recipe: Recipe, progress: bool = True) -> Path:
+    """Run every stage that is not done yet; returns the path of report.md."""
+    from instill.build import add_token_counts, recipe_tokenizer, write_mixture
+    from instill.config import save_recipe
+    from instill.evaluate.items import read_eval_jsonl
+    from instill.evaluate.report import write_report
+    from instill.evaluate.runner import evaluate_model, is_done, settings_of
+    from instill.mixture import build_mixture, held_out_closure
+
+    if recipe.mixture is None:
+        raise InstillError("instill run needs a recipe with a 'mixture' section: the held-out tasks it evaluates "
+                           "come from it (see recipes/quickstart.yaml)")
+    run_dir = Path(recipe.run_dir)
+    stages = Stages(run_dir)
+    t_start = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    # data: always rebuilt in memory (seconds, and train needs it); written once per fingerprint
+    mix, dt = _timed("data", lambda: build_mixture(recipe.mixture, recipe.seed, recipe.data.system_prompt,
+                                                   progress=progress))
+    fp = fingerprint(recipe, STAGE_FIELDS["data"])
+    data_dir = run_dir / "data"
+    if not stages.check("data", fp, (data_dir / "eval.jsonl").is_file()):
+        add_token_counts(mix.stats, mix.train, recipe_tokenizer(recipe, mix.train))
+        write_mixture(mix, data_dir, plot=True)
+        stages.finish("data", fp, dt)
+    timings["data"] = dt
+    if not mix.eval:
+        raise InstillError("the mixture has no evaluation rows: hold a cluster out (mixture.held_out_clusters) "
+                           "or set mixture.eval_seen_tasks=true")
+
+    # train: skipped when the model exists; resumed from a checkpoint when one exists
+    fp = fingerprint(recipe, STAGE_FIELDS["train"])
+    model_dir = run_dir / "model"
+    started = any((run_dir / n).exists() for n in ("metrics.jsonl", "checkpoints", "model"))
+    if stages.check("train", fp, started) and model_dir.is_dir():
+        log.info("train: done already (%s)", model_dir)
+    else:
+        from instill.train.loop import train
+
+        if model_dir.is_dir():  # a model without a finished record: trained by hand, or by an older instill
+            raise InstillError(f"{model_dir} exists but this run did not finish training it; use another run_dir")
+        stages.start("train", fp)
+        r = recipe.model_copy(deep=True)
+        r.train.resume = started  # a training cut short continues from its newest checkpoint
+        _, dt = _timed("train", lambda: train(r, mix))
+        stages.finish("train", fp, dt)
+        timings["train"] = dt
+    save_recipe(recipe, run_dir / "config.yaml")
+
+    # evaluate tuned, then base
+    items = read_eval_jsonl(data_dir / "eval.jsonl")
+    evals = {"tuned": str(model_dir)}
+    if recipe.eval.base:
+        evals["base"] = base_model_of(recipe)
+    for name, model in evals.items():
+        out = run_dir / "eval" / name
+        if is_done(out, settings_of(model, items, recipe.eval)):
+            log.info("eval %s: done already (%s)", name, out)
+            continue
+        _, timings[f"eval_{name}"] = _timed(f"eval {name} ({model})",
+                                            lambda: evaluate_model(model, items, recipe.eval, out, progress))
+    held = sorted(held_out_closure(recipe.mixture.held_out_clusters, recipe.mixture.related_clusters))
+    total = time.perf_counter() - t_start
+    extra = {"stage_seconds": {k: round(v, 1) for k, v in timings.items()}, "wall_seconds_this_call": round(total, 1)}
+    return write_report(run_dir, run_dir / "eval" / "base" if "base" in evals else None, run_dir / "eval" / "tuned",
+                        held, recipe.eval.samples, extra=extra)

@@ -1,0 +1,266 @@
+"""Evaluation: SNI metrics, answer parsing, scoring summaries, the report, and `instill run` end to end."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+
+import pytest
+
+from instill.evaluate.items import EvalItem, item_from_conversation, read_eval_jsonl, task_items
+from instill.evaluate.metrics import exact_match, mean_x100, normalize_answer, rouge_l
+from instill.evaluate.predict import Answer, match_option
+from instill.evaluate.scoring import score_item, summarize
+from instill.errors import InstillError
+from instill.formats import cot_target, parse_cot_answer
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+# --- metrics ------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("pred, refs, expected", [
+    ("Paris", ["paris"], 1.0),
+    ("  Paris. ", ["paris"], 1.0),                       # punctuation and white space
+    ("The Eiffel-Tower!", ["the eiffeltower"], 1.0),     # punctuation removed, not replaced by a space
+    ("the Paris", ["Paris"], 0.0),                       # articles are kept (SNI does not remove them)
+    ("new  york\ncity", ["New York City"], 1.0),
+    ("Lyon", ["Paris", "lyon."], 1.0),                   # any reference
+    ("", [""], 1.0),
+    ("Paris", [], 0.0),
+])
+def test_exact_match_cases(pred, refs, expected):
+    assert exact_match(pred, refs) == expected
+
+
+def test_normalize_answer_keeps_non_ascii_punctuation_as_sni_does():
+    assert normalize_answer("¿Qué?") == "¿qué"  # string.punctuation is ASCII only
+
+
+def lcs(a, b):
+    table = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
+    for i, x in enumerate(a):
+        for j, y in enumerate(b):
+            table[i + 1][j + 1] = table[i][j] + 1 if x == y else max(table[i][j + 1], table[i + 1][j])
+    return table[-1][-1]
+
+
+def f1_by_hand(pred_tokens, ref_tokens):
+    n = lcs(pred_tokens, ref_tokens)
+    if not n:
+        return 0.0
+    p, r = n / len(pred_tokens), n / len(ref_tokens)
+    return 2 * p * r / (p + r)
+
+
+def test_rouge_l_hand_computed_cases():
+    # LCS "the cat on the mat" = 5 of 6 tokens on both sides
+    assert rouge_l("the cat sat on the mat", ["the cat is on the mat"]) == pytest.approx(5 / 6)
+    # the Porter stemmer: cats -> cat, running -> run
+    assert rouge_l("Cats running", ["cat run"]) == pytest.approx(1.0)
+    # punctuation and case are dropped by the tokenizer
+    assert rouge_l("Hello, World!", ["hello world"]) == pytest.approx(1.0)
+    # best over references, not the first or the mean
+    assert rouge_l("a b c d", ["x y", "a b c e", "a b"]) == pytest.approx(f1_by_hand("abcd", "abce"))
+    assert rouge_l("", ["something"]) == 0.0 and rouge_l("anything", []) == 0.0
+    assert rouge_l("x", ["..."]) == 0.0  # a reference with no tokens
+
+
+def test_rouge_l_matches_rouge_score_and_an_lcs_by_hand_on_random_pairs():
+    from rouge_score import rouge_scorer, tokenize
+    from nltk.stem import porter
+
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+    stemmer = porter.PorterStemmer()
+    words = "the a cat cats sat sitting on mat mats dog dogs ran running quickly, Quick! of 3 42 and".split()
+    rng = random.Random(0)
+    for _ in range(300):
+        pred = " ".join(rng.choices(words, k=rng.randint(0, 9)))
+        refs = [" ".join(rng.choices(words, k=rng.randint(1, 9))) for _ in range(rng.randint(1, 3))]
+        ours = rouge_l(pred, refs)
+        assert ours == max(scorer.score(r, pred)["rougeL"].fmeasure for r in refs)
+        toks = lambda s: tokenize.tokenize(s, stemmer)  # noqa: E731
+        assert ours == pytest.approx(max(f1_by_hand(toks(pred), toks(r)) for r in refs))
+
+
+def test_mean_x100():
+    assert mean_x100([]) == 0.0 and mean_x100([1, 0, 0, 1]) == 50.0
+
+
+# --- parsing answers --------------------------------------------------------------------------------------------
+
+def test_cot_answers_are_parsed_then_scored():
+    text = cot_target("3 apples and 2 more make 5.", "5")
+    assert parse_cot_answer(text) == "5"
+    assert parse_cot_answer("So the answer is: (B) no.\nextra line") == "(B) no"
+    assert parse_cot_answer("no final answer here") is None
+    item = EvalItem("t", "c", [{"role": "user", "content": "q"}], ["5"], "5", format="zero_shot_cot")
+    assert score_item(item, Answer(text, parse_cot_answer(text), "generate"))["exact_match"] == 1.0
+    assert score_item(item, Answer("I think 5", None, "generate"))["exact_match"] == 0.0
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("(B) no", "no"), ("B) no.", "no"), ("2. no", "no"), ("- no", "no"), ("No", "no"),
+    ("it is not possible to tell.", "it is not possible to tell"), ("maybe", None), (None, None),
+])
+def test_match_option(text, expected):
+    assert match_option(text, ["yes", "no", "it is not possible to tell"]) == expected
+
+
+def test_options_items_score_accuracy_and_headline():
+    item = EvalItem("t", "c", [{"role": "user", "content": "q"}], ["no"], "no", options=["yes", "no"])
+    assert score_item(item, Answer("no", "no", "rank")) == {"exact_match": 1.0, "rouge_l": 1.0, "accuracy": 1.0, "score": 1.0}
+    assert score_item(item, Answer("yes", "yes", "rank"))["score"] == 0.0
+    free = EvalItem("t", "c", [{"role": "user", "content": "q"}], ["the cat sat"], "the cat sat")
+    s = score_item(free, Answer("the cat", "the cat", "generate"))
+    assert "accuracy" not in s and s["score"] == s["rouge_l"] == pytest.approx(0.8)
+
+
+def test_summaries_average_over_items_per_task_and_cluster():
+    rows = [{"task": t, "cluster": c, "scores": {"score": v, "exact_match": v, "rouge_l": v}}
+            for t, c, v in [("a", "x", 1.0), ("a", "x", 0.0), ("b", "x", 1.0), ("c", "y", 0.5)]]
+    s = summarize(rows)
+    assert s["tasks"]["a"] == {"cluster": "x", "n": 2, "score": 50.0, "exact_match": 50.0, "rouge_l": 50.0}
+    assert s["clusters"]["x"]["score"] == pytest.approx(200 / 3) and s["clusters"]["y"]["n"] == 1
+    assert s["overall"]["score"] == pytest.approx(62.5)
+
+
+# --- items --------------------------------------------------------------------------------------------------------
+
+def test_items_from_tasks_and_eval_files(tmp_path):
+    items = task_items(["cluster:paraphrase"], per_task=4)
+    assert {it.cluster for it in items} == {"paraphrase"} and len(items) == 4 * len({it.task for it in items})
+    assert all(it.options and it.answer in it.options and it.messages[-1]["role"] == "user" for it in items)
+    cot = task_items(["addition"], fmt="zero_shot_cot", per_task=2)
+    assert all(it.format == "zero_shot_cot" for it in cot)
+    plain = task_items(["even_odd"], fmt="zero_shot_cot", per_task=2)  # no chain of thought: plain zero-shot
+    assert all(it.format == "zero_shot" for it in plain)
+    bad = tmp_path / "eval.jsonl"
+    bad.write_text(json.dumps({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],
+                               "meta": {"options": ["x", "y"], "answer": "z"}}) + "\n{oops\n")
+    with pytest.raises(InstillError, match=r"eval.jsonl:1: the answer 'z' is not one of the options"):
+        read_eval_jsonl(bad)
+    bad.write_text("\n{oops\n")
+    with pytest.raises(InstillError, match=r"eval.jsonl:2: not valid JSON"):
+        read_eval_jsonl(bad)
+    with pytest.raises(InstillError, match="user turn followed by the reference"):
+        item_from_conversation({"messages": [{"role": "user", "content": "q"}]})
+
+
+def test_sni_test_tasks_give_their_first_instances(tmp_path, write_sni):
+    write_sni(tmp_path, "task002_test_reviews", n=150, categories=("Textual Entailment",))
+    (tmp_path / "splits" / "default").mkdir(parents=True)
+    (tmp_path / "splits" / "default" / "train_tasks.txt").write_text("")
+    (tmp_path / "splits" / "default" / "test_tasks.txt").write_text("task002_test_reviews\n")
+    items = task_items([], fmt="tk_instruct", per_task=100, sni=str(tmp_path))
+    assert len(items) == 100 and items[0].references == ["bad", "ok"]
+    assert items[0].prompt.startswith("Definition: Say if the review is good.") and items[0].cluster == "textual_entailment"
+
+
+# --- instill run: data -> train -> eval base and tuned -> report -------------------------------------------------
+
+MICRO = """
+run_dir: {run_dir}
+model: {{name: tiny, tiny: {{hidden_size: 32, num_layers: 2, num_heads: 2, intermediate_size: 64, vocab_size: 400}}}}
+mixture:
+  tasks: ["cluster:nli", "cluster:paraphrase", "even_odd", "addition", "headline_sports"]
+  held_out_clusters: [nli]
+  max_per_task: 8
+  validation_per_task: 2
+  eval_per_task: 3
+  eval_seen_tasks: true
+  formats: {{zero_shot: 1.0}}
+data: {{max_length: 256}}
+train: {{epochs: 2, batch_size: 8, lr: 1.0e-3, log_every: 1, save_every: 2}}
+eval: {{max_new_tokens: 6, samples: 2}}
+"""
+
+
+def write_micro(tmp_path, **fmt):
+    path = tmp_path / "micro.yaml"
+    path.write_text(MICRO.format(run_dir=tmp_path / "run", **fmt))
+    return path
+
+
+def is_png(path):
+    return path.is_file() and path.stat().st_size > 2000 and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_instill_run_end_to_end_then_resume_skips_finished_stages(tmp_path, caplog):
+    recipe = write_micro(tmp_path)
+    out = subprocess.run([sys.executable, "-m", "instill.cli", "run", str(recipe)], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    run = tmp_path / "run"
+    assert out.stdout.strip() == f"report: {run / 'report.md'}"
+    assert is_png(run / "plots" / "clusters.png") and is_png(run / "plots" / "loss.png")
+    assert is_png(run / "data" / "composition.png") and (run / "base_model" / "config.json").is_file()
+    report = json.loads((run / "report.json").read_text())
+    eval_rows = (run / "data" / "eval.jsonl").read_text().splitlines()
+    for name in ("base", "tuned"):
+        preds = [json.loads(x) for x in (run / "eval" / name / "predictions.jsonl").read_text().splitlines()]
+        assert len(preds) == len(eval_rows) == 3 * 7  # 3 nli + 2 paraphrase held out, 2 seen tasks... 7 tasks x 3
+        ranked = [p for p in preds if p["options"]]
+        assert ranked and all(p["method"] == "rank" and p["prediction"] in p["options"] and
+                              len(p["option_loglik"]) == len(p["options"]) for p in ranked)
+        assert all(p["method"] == "generate" for p in preds if not p["options"])
+    assert set(report["clusters"]) == {"nli", "paraphrase", "arithmetic", "summarization"}
+    assert report["clusters"]["nli"]["held_out"] and not report["clusters"]["arithmetic"]["held_out"]
+    nli = report["clusters"]["nli"]["score"]
+    assert nli["delta"] == pytest.approx(nli["tuned"] - nli["base"])
+    assert {s["cluster"] for s in report["samples"]} == {"nli", "paraphrase"} and len(report["samples"]) == 4
+    md = (run / "report.md").read_text()
+    for needle in ("## Per cluster", "| nli (held out) |", "## Per task", "## Sample answers", "plots/clusters.png"):
+        assert needle in md
+
+    # again: nothing is redone
+    from instill.config import load_recipe
+    from instill.run import run as run_pipeline
+
+    stamp = (run / "eval" / "tuned" / "predictions.jsonl").stat().st_mtime_ns
+    caplog.set_level("INFO")
+    run_pipeline(load_recipe(recipe), progress=False)
+    assert (run / "eval" / "tuned" / "predictions.jsonl").stat().st_mtime_ns == stamp
+    assert "train: done already" in caplog.text and "eval base: done already" in caplog.text
+
+    # a changed training field is refused, not mixed into the old run
+    with pytest.raises(InstillError, match="stage 'train' was run with a different recipe"):
+        run_pipeline(load_recipe(recipe, ["train.lr=0.01"]), progress=False)
+
+    # a changed eval setting redoes only the evaluations
+    run_pipeline(load_recipe(recipe, ["eval.options=generate"]), progress=False)
+    preds = [json.loads(x) for x in (run / "eval" / "tuned" / "predictions.jsonl").read_text().splitlines()]
+    assert all(p["method"] == "generate" for p in preds)
+
+
+def test_instill_run_resumes_a_training_cut_short(tmp_path, caplog):
+    import shutil
+
+    from instill.config import load_recipe
+    from instill.run import STAGES_FILE, run as run_pipeline
+
+    recipe = load_recipe(write_micro(tmp_path), ["eval.base=false"])
+    run_pipeline(recipe, progress=False)
+    run = tmp_path / "run"
+    steps = [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines() if "loss" in x]
+    # as if killed after the last checkpoint: no final model, the stage not finished
+    shutil.rmtree(run / "model")
+    stages = json.loads((run / STAGES_FILE).read_text())
+    stages["train"]["finished"] = False
+    (run / STAGES_FILE).write_text(json.dumps(stages))
+    caplog.set_level("INFO")
+    run_pipeline(recipe, progress=False)
+    assert "resumed from" in caplog.text and (run / "model" / "config.json").is_file()
+    again = [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines() if "loss" in x]
+    assert again == steps  # every step logged once
+
+
+def test_run_without_a_mixture_is_a_clear_error(tmp_path):
+    from instill.config import load_recipe
+    from instill.run import run as run_pipeline
+
+    recipe = load_recipe(None, ["data.train=[{format: alpaca, path: builtin:quickstart}]", f"run_dir={tmp_path}"])
+    with pytest.raises(InstillError, match="needs a recipe with a 'mixture' section"):
+        run_pipeline(recipe)
