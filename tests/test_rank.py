@@ -120,6 +120,7 @@ def test_split_moves_trailing_space_onto_the_option(bpe_tokenizer):
     assert (ctx, opt) == split_context(tok, "The capital of France is", " Paris")
     assert ctx == tok("The capital of France is")["input_ids"]
     assert opt == tok(" Paris", add_special_tokens=False)["input_ids"]
+    assert split_context(CharTokenizer(), "ab ", "c", is_seq2seq=True) == ([1, 97, 98], [32, 99])  # enc(option)
 
 
 def test_split_takes_the_option_from_the_joined_text(bpe_tokenizer):

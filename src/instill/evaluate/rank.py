@@ -35,13 +35,15 @@ class OptionScores:
     greedy: list[bool]  # every option token was the model's argmax
 
 
-def split_context(tokenizer: Any, context: str, option: str) -> tuple[list[int], list[int]]:
+def split_context(tokenizer: Any, context: str, option: str, *,
+                  is_seq2seq: bool = False) -> tuple[list[int], list[int]]:
     """Token ids of the context and of the option, split the way lm-evaluation-harness splits them.
 
     Trailing white space of the context moves onto the option (`"Answer: " + "Paris"` is scored as
     `"Answer:" + " Paris"`). The option's ids are `enc(context + option)[len(enc(context)):]`, never `enc(option)`
-    alone (a SentencePiece tokenizer would prepend `▁`). The context gets the tokenizer's special tokens (BOS where
-    it adds one), the option never; an empty context becomes [BOS] (else [EOS]), as in the harness.
+    alone (a SentencePiece tokenizer would prepend `▁`); for an encoder-decoder (`is_seq2seq`) the option goes to
+    the decoder on its own, so it is `enc(option)`, as in the harness. The context gets the tokenizer's special
+    tokens (BOS where it adds one), the option never; an empty context becomes [BOS] (else [EOS]).
 
     Raises:
         InstillError: the option has no tokens of its own (it is empty, or a token spans the join).
@@ -49,7 +51,9 @@ def split_context(tokenizer: Any, context: str, option: str) -> tuple[list[int],
     n_space = len(context) - len(context.rstrip())
     if n_space:
         context, option = context[:-n_space], context[-n_space:] + option
-    if context:
+    if context and is_seq2seq:
+        ctx_ids, option_ids = tokenizer(context)["input_ids"], _plain(tokenizer, option)
+    elif context:
         ctx_ids = tokenizer(context)["input_ids"]
         option_ids = _plain(tokenizer, context + option)[len(_plain(tokenizer, context)):]
     else:
@@ -102,14 +106,15 @@ def rank_classify(model: Any, tokenizer: Any, contexts: Sequence[str], options: 
     """
     if len(contexts) != len(options):
         raise InstillError(f"{len(contexts)} contexts but {len(options)} option lists")
+    seq2seq = _is_seq2seq(model) if is_seq2seq is None else is_seq2seq
     items = []
     for i, (context, opts) in enumerate(zip(contexts, options)):
         try:
-            pairs = [split_context(tokenizer, context, o) for o in opts]
+            pairs = [split_context(tokenizer, context, o, is_seq2seq=seq2seq) for o in opts]
         except InstillError as e:
             raise InstillError(f"item {i}: {e}") from None
         items.append((pairs[0][0] if pairs else [], [p[1] for p in pairs]))
-    return score_options(model, items, items_per_step=items_per_step, use_cache=use_cache, is_seq2seq=is_seq2seq,
+    return score_options(model, items, items_per_step=items_per_step, use_cache=use_cache, is_seq2seq=seq2seq,
                          progress=progress, option_chars=[[len(o) for o in opts] for opts in options])
 
 
@@ -135,7 +140,7 @@ def score_options(model: Any, items: Sequence[Item], *, items_per_step: int = 8,
     if items_per_step < 1:
         raise InstillError(f"items_per_step={items_per_step}: must be at least 1")
     items = _checked(items)
-    seq2seq = bool(getattr(model.config, "is_encoder_decoder", False)) if is_seq2seq is None else is_seq2seq
+    seq2seq = _is_seq2seq(model) if is_seq2seq is None else is_seq2seq
     if not seq2seq:
         items = _fit_positions(items, _max_positions(model))
     step = _seq2seq_step if seq2seq else (_causal_cached_step if use_cache else _causal_rows_step)
@@ -149,6 +154,10 @@ def score_options(model: Any, items: Sequence[Item], *, items_per_step: int = 8,
     chars = option_chars or [[0] * len(opts) for _, opts in items]
     return [OptionScores(loglik=ll[i], n_tokens=[len(o) for o in opts], n_chars=list(chars[i]), greedy=greedy[i])
             for i, (_, opts) in enumerate(items)]
+
+
+def _is_seq2seq(model: Any) -> bool:
+    return bool(getattr(model.config, "is_encoder_decoder", False))
 
 
 def _checked(items: Sequence[Item]) -> list[Item]:
