@@ -201,7 +201,7 @@ def test_instill_run_end_to_end_then_resume_skips_finished_stages(tmp_path, capl
     eval_rows = (run / "data" / "eval.jsonl").read_text().splitlines()
     for name in ("base", "tuned"):
         preds = [json.loads(x) for x in (run / "eval" / name / "predictions.jsonl").read_text().splitlines()]
-        assert len(preds) == len(eval_rows) == 3 * 7  # 3 nli + 2 paraphrase held out, 2 seen tasks... 7 tasks x 3
+        assert len(preds) == len(eval_rows) == 3 * 8  # 3 per task: 3 nli + 2 paraphrase held out, 3 seen
         ranked = [p for p in preds if p["options"]]
         assert ranked and all(p["method"] == "rank" and p["prediction"] in p["options"] and
                               len(p["option_loglik"]) == len(p["options"]) for p in ranked)
@@ -244,7 +244,7 @@ def test_instill_run_resumes_a_training_cut_short(tmp_path, caplog):
     recipe = load_recipe(write_micro(tmp_path), ["eval.base=false"])
     run_pipeline(recipe, progress=False)
     run = tmp_path / "run"
-    steps = [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines() if "loss" in x]
+    steps = [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines() if '"loss"' in x]
     # as if killed after the last checkpoint: no final model, the stage not finished
     shutil.rmtree(run / "model")
     stages = json.loads((run / STAGES_FILE).read_text())
@@ -253,8 +253,9 @@ def test_instill_run_resumes_a_training_cut_short(tmp_path, caplog):
     caplog.set_level("INFO")
     run_pipeline(recipe, progress=False)
     assert "resumed from" in caplog.text and (run / "model" / "config.json").is_file()
-    again = [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines() if "loss" in x]
+    again = [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines() if '"loss"' in x]
     assert again == steps  # every step logged once
+    assert "eval tuned: done already" not in caplog.text  # a retrained model is evaluated again
 
 
 def test_run_without_a_mixture_is_a_clear_error(tmp_path):
@@ -264,3 +265,25 @@ def test_run_without_a_mixture_is_a_clear_error(tmp_path):
     recipe = load_recipe(None, ["data.train=[{format: alpaca, path: builtin:quickstart}]", f"run_dir={tmp_path}"])
     with pytest.raises(InstillError, match="needs a recipe with a 'mixture' section"):
         run_pipeline(recipe)
+
+
+def test_sweep_runs_each_point_and_plots_held_out_score(tmp_path):
+    from instill.sweep import load_sweep, run_sweep
+
+    write_micro(tmp_path)
+    (tmp_path / "sweep.yaml").write_text(
+        "recipe: micro.yaml\n"
+        f"run_dir: {tmp_path / 'sweep'}\n"
+        "overrides: [eval.base=false, train.save_every=null]\n"
+        "x_label: clusters\n"
+        "points:\n"
+        "  - {label: one, x: 1, overrides: ['mixture.tasks=[cluster:nli, even_odd]']}\n"
+        "  - {label: two, x: 2, overrides: ['mixture.tasks=[cluster:nli, even_odd, headline_sports]']}\n")
+    md = run_sweep(load_sweep(tmp_path / "sweep.yaml"), progress=False)
+    result = json.loads((md.parent / "sweep.json").read_text())
+    assert [p["train_clusters"] for p in result["points"]] == [1, 2]
+    assert all(0 <= p["held_out_tuned"] <= 100 and p["held_out_base"] is None for p in result["points"])
+    assert is_png(md.parent / "sweep.png") and "| 2 | [two](two/report.md) |" in md.read_text()
+    (tmp_path / "bad.yaml").write_text("recipe: micro.yaml\nrun_dir: x\npoints: []\n")
+    with pytest.raises(InstillError, match="bad.yaml: points"):
+        load_sweep(tmp_path / "bad.yaml")

@@ -33,10 +33,25 @@ def items_fingerprint(items: Sequence[EvalItem]) -> str:
     return h.hexdigest()[:16]
 
 
+def model_stamp(model: str) -> str:
+    """Which weights a model name means now: a folder's files with their sizes and times (so a model retrained
+    in the same folder is evaluated again), or the hub id itself."""
+    folder = Path(model)
+    if not folder.is_dir():
+        return str(model)
+    h = hashlib.sha256()
+    for f in sorted(folder.rglob("*")):
+        if f.is_file():
+            st = f.stat()
+            h.update(f"{f.relative_to(folder)}:{st.st_size}:{st.st_mtime_ns};".encode())
+    return h.hexdigest()[:16]
+
+
 def settings_of(model: str, items: Sequence[EvalItem], cfg: EvalConfig) -> dict[str, Any]:
     """What determines an evaluation's result: the model, the items and how they are asked."""
     asked = cfg.model_dump(include={"options", "normalize", "prompt_style", "max_new_tokens", "cot_max_new_tokens"})
-    return {"model": str(model), "items": items_fingerprint(items), "n_items": len(items), **asked}
+    return {"model": str(model), "weights": model_stamp(model), "items": items_fingerprint(items),
+            "n_items": len(items), **asked}
 
 
 def is_done(out_dir: Path, settings: dict[str, Any]) -> bool:
