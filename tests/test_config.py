@@ -12,7 +12,9 @@ from instill.errors import InstillError
 from instill.sources import load_source
 
 RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
-RECIPES = sorted(p for p in RECIPES_DIR.rglob("*") if p.suffix in (".yaml", ".yml"))
+SHIPPED = sorted(p for p in RECIPES_DIR.rglob("*") if p.suffix in (".yaml", ".yml"))
+SWEEPS = [p for p in SHIPPED if p.stem.endswith("_sweep")]  # `instill sweep` files: a recipe plus points
+RECIPES = [p for p in SHIPPED if p not in SWEEPS]
 
 
 def write_recipe(tmp_path: Path, tree: dict | str, name: str = "recipe.yaml") -> Path:
@@ -215,6 +217,15 @@ def test_shipped_recipe_validates_and_its_builtin_data_loads(path):
         assert 0 < len(records) <= 5, src
     # overrides apply on top of every shipped recipe
     assert load_recipe(path, ["train.lr=3e-4"]).train.lr == pytest.approx(3e-4)
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=[p.name for p in SWEEPS])
+def test_shipped_sweep_points_are_valid_recipes(path):
+    from instill.sweep import load_sweep
+
+    sweep = load_sweep(path)
+    for point in sweep.points:
+        load_recipe(sweep.recipe, [*sweep.overrides, *point.overrides])
 
 
 def test_invalid_yaml_in_an_override_is_one_line(tmp_path):

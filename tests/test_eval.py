@@ -287,3 +287,41 @@ def test_sweep_runs_each_point_and_plots_held_out_score(tmp_path):
     (tmp_path / "bad.yaml").write_text("recipe: micro.yaml\nrun_dir: x\npoints: []\n")
     with pytest.raises(InstillError, match="bad.yaml: points"):
         load_sweep(tmp_path / "bad.yaml")
+
+
+@pytest.mark.parametrize("fixture", ["tiny_llama_dir", "tiny_t5_dir"])
+@pytest.mark.parametrize("style", ["chat", "raw"])
+def test_evaluate_model_ranks_generates_and_writes_every_prediction(request, fixture, style, tmp_path):
+    from instill.config import EvalConfig
+    from instill.evaluate.runner import evaluate_model, is_done, read_predictions, settings_of
+
+    model = str(request.getfixturevalue(fixture))
+    items = task_items(["paraphrase_voice", "addition"], per_task=2) + task_items(["addition"], "zero_shot_cot", 1)
+    cfg = EvalConfig(prompt_style=style, max_new_tokens=4, cot_max_new_tokens=6, batch_size=2)
+    result = evaluate_model(model, items, cfg, tmp_path, progress=False)
+    preds = read_predictions(tmp_path)
+    assert [p["method"] for p in preds] == ["generate", "generate", "rank", "rank", "generate"]
+    assert [p["format"] for p in preds][-1] == "zero_shot_cot"
+    assert all(len(p["option_loglik"]) == 2 and max(p["option_loglik"]) < 0 for p in preds if p["options"])
+    assert result["overall"]["n"] == 5 and set(result["clusters"]) == {"arithmetic", "paraphrase"}
+    assert is_done(tmp_path, settings_of(model, items, cfg))
+    assert not is_done(tmp_path, settings_of(model, items, cfg.model_copy(update={"normalize": "chars"})))
+
+
+def test_ranked_options_are_the_tokens_training_puts_after_the_prompt(tiny_llama_dir):
+    """Scoring is exact to training: prompt ids + option ids == the trained sequence up to the end of turn."""
+    from instill.evaluate.predict import option_requests
+    from instill.generate import load_chat_model
+    from instill.records import Conversation, Message
+    from instill.tokenize import encode_causal
+
+    cm = load_chat_model(str(tiny_llama_dir))
+    for item in task_items(["nli_people", "sentiment_*"], per_task=2):
+        ctx, options = option_requests(cm, item, "chat")
+        for option, ids in zip(item.options, options):
+            conv = Conversation([Message("user", item.prompt, False), Message("assistant", option, True)])
+            trained = encode_causal(cm.tokenizer, cm.fmt, conv, 10_000)
+            eot = [i for i, lab in enumerate(trained.labels) if lab != -100]
+            answer_span = trained.input_ids[eot[0]:]
+            assert trained.input_ids[:eot[0]] == ctx and answer_span[:len(ids)] == ids
+            assert cm.tokenizer.decode(answer_span[len(ids):]).strip() in (cm.fmt.end_of_turn, cm.fmt.end_of_turn + "\n")
