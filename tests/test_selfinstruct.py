@@ -386,3 +386,63 @@ def test_alpaca_style_keeps_whole_tasks(tmp_path, seeds_file):
 
     rows = json.loads(export(tmp_path / "out")["alpaca"].read_text())
     assert len(rows) == 12 and {"instruction", "input", "output"} == set(rows[0])
+
+
+# --- against `instill serve` over real HTTP, through the CLI ------------------------------------------------------
+
+def test_cli_run_against_instill_serve_with_a_tiny_random_model(tmp_path, seeds_file, cm, one_thread):
+    """A random model writes junk: the run must end by max_requests with a valid store, junk rejected by the
+    filters, and the exports and stats still written."""
+    from typer.testing import CliRunner
+
+    from instill.cli import app
+    from instill.serve import ServeSettings, create_app
+    from instill.serve.server import ServerThread
+
+    out = tmp_path / "run"
+    with ServerThread(create_app(cm, ServeSettings(model_name="tiny", max_batch_size=4, max_wait_ms=5))) as url:
+        args = ["selfinstruct", "generate", "--backend", "openai", "--base-url", url + "/v1", "--model", "tiny",
+                "--seeds", str(seeds_file), "--target", "3", "--concurrency", "2", "--out", str(out), "--no-progress",
+                "max_requests=4", "instructions.max_tokens=24", "instances.max_tokens=24",
+                # the tiny model reads 256 tokens at most: short prompts
+                "prompt_instructions=3", "prompts.classification_examples=[]", "prompts.input_first_exemplars=",
+                "prompts.output_first_exemplars="]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        for api in ("chat",):  # a chat model is asked with one user turn
+            r2 = CliRunner().invoke(app, [*args, "--api", api, "--out", str(tmp_path / api), "max_requests=2"])
+            assert r2.exit_code == 0, r2.output
+            assert read_store(tmp_path / api / "store.jsonl").batches
+    st = read_store(out / "store.jsonl")
+    assert 1 <= len(st.batches) <= 4 and len(st.kept) <= 3
+    assert sum(b["generated"] for b in st.batches) == sum(len(b["kept"]) + sum(b["rejected"].values()) for b in st.batches)
+    assert (out / "pool.jsonl").exists() and (out / "conversations.jsonl").exists() and (out / "alpaca_data.json").exists()
+    assert "requests" in result.output
+    stats = CliRunner().invoke(app, ["selfinstruct", "stats", str(out)])
+    assert stats.exit_code == 0 and (out / "stats/similarity.png").exists() and (out / "stats/verbs.png").exists()
+
+
+def test_stats_and_export_on_a_scripted_run(tmp_path, seeds_file):
+    from instill.selfinstruct.export import export
+    from instill.selfinstruct.stats import compute_stats, summary
+
+    generate(make_cfg(tmp_path, seeds_file), ScriptedLLM(), progress=False)
+    s = compute_stats(tmp_path / "out")
+    assert s["kept_instructions"] == 30 and s["classification_tasks"] > 0 and len(s["max_seed_similarity"]) == 30
+    assert sum(s["leading_verbs"].values()) == 30 and "kept 30" in summary(s)
+    paths = export(tmp_path / "out")
+    pool = [json.loads(line) for line in paths["pool"].read_text().splitlines()]
+    assert len(pool) == 30 and len(pool[0]["most_similar_instructions"]) == 10
+    convs = [json.loads(line) for line in paths["conversations"].read_text().splitlines()]
+    assert len(convs) == s["instances"] and convs[0]["messages"][-1]["loss"] is True
+
+
+def test_cli_help_names_the_subcommands():
+    from typer.testing import CliRunner
+
+    from instill.cli import app
+
+    out = CliRunner().invoke(app, ["selfinstruct", "--help"]).output
+    assert "generate" in out and "stats" in out and "export" in out
+    gen = CliRunner().invoke(app, ["selfinstruct", "generate", "--help"]).output
+    assert "--target" in gen and "--style" in gen and "resume" in gen
