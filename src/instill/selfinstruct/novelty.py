@@ -44,12 +44,12 @@ def rouge_l_f1(lcs: np.ndarray, m: np.ndarray, n: np.ndarray) -> np.ndarray:
     >>> float(rouge_l_f1(np.array([7]), np.array([10]), np.array([10]))[0]) == _score_lcs(list("abcdefghij"), list("abcdefgxyz")).fmeasure
     True
     """
-    lcs, m, n = np.broadcast_arrays(lcs, m, n)
     with np.errstate(divide="ignore", invalid="ignore"):
         p = lcs / n
         r = lcs / m
         f = 2 * p * r / (p + r)  # evaluated left to right, as rouge-score's scoring.fmeasure
-    return np.where((m > 0) & (n > 0) & (lcs > 0), f, 0.0)
+    # lcs == 0 covers every degenerate case (an empty side has lcs 0); rouge-score gives 0 there, numpy nan
+    return np.where(lcs > 0, f, 0.0)
 
 
 @dataclass(frozen=True)
