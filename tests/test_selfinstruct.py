@@ -446,3 +446,11 @@ def test_cli_help_names_the_subcommands():
     assert "generate" in out and "stats" in out and "export" in out
     gen = CliRunner().invoke(app, ["selfinstruct", "generate", "--help"]).output
     assert "--target" in gen and "--style" in gen and "resume" in gen
+
+
+def test_the_bundled_seeds_load_and_differ_from_each_other():
+    tasks = load_seeds()  # the default, --seeds builtin
+    assert len(tasks) == 175
+    assert 0.10 <= sum(t.is_classification for t in tasks) / 175 <= 0.20  # about 15%, as the paper's 26
+    verdicts = NoveltyIndex(neighbours=0).check([t.instruction for t in tasks])  # each against all before it
+    assert all(v.keep for v in verdicts), [t.instruction for t, v in zip(tasks, verdicts) if not v.keep]
