@@ -21,6 +21,9 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Task cards, mixtures, and training data the way the model sees it.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+si_app = typer.Typer(help="Self-Instruct: grow an instruction set from seed tasks with a language model.",
+                     no_args_is_help=True)
+app.add_typer(si_app, name="selfinstruct")
 
 MODEL_HELP = "A model folder (from `instill train`) or a hub id."
 
@@ -367,6 +370,79 @@ def sweep_cmd(
     from instill.sweep import load_sweep, run_sweep
 
     typer.echo(f"sweep: {run_sweep(load_sweep(sweep_file), overrides or [])}")
+
+
+@si_app.command("generate")
+def selfinstruct_generate(
+    out: str = typer.Option(..., "--out", "-o", help="Run folder: store.jsonl (append-only), then pool.jsonl, "
+                            "conversations.jsonl, alpaca_data.json. Run again on the same folder to resume."),
+    overrides: Optional[list[str]] = typer.Argument(
+        None, help="key=value overrides of config fields, e.g. filters.novelty_threshold=0.6 instructions.temperature=1.0."),
+    config: Optional[str] = typer.Option(None, "--config", "-c", help="YAML config (any fields of SelfInstructConfig)."),
+    backend: Optional[str] = typer.Option(None, help="openai (any OpenAI-compatible server) or local (a model folder)."),
+    base_url: Optional[str] = typer.Option(None, help="With --backend openai: the API root, e.g. http://127.0.0.1:8000/v1."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="The served model's name, or the local model folder."),
+    api: Optional[str] = typer.Option(None, help="completion (plain prompts, as the paper) or chat (one user turn)."),
+    seeds: Optional[str] = typer.Option(None, help="Seed tasks JSONL (id, name, instruction, instances, "
+                                        "is_classification); default: the 175 instill ships."),
+    target: Optional[int] = typer.Option(None, help="Machine-made instructions to keep [default: 100]."),
+    style: Optional[str] = typer.Option(None, help="self-instruct (the paper's loop) or alpaca (3 seeds, 20 whole tasks per call)."),
+    concurrency: Optional[int] = typer.Option(None, help="Requests in flight at once [default: 8]."),
+    seed: Optional[int] = typer.Option(None, help="Seed for prompt sampling (and sampling, where the backend allows) [default: 0]."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
+) -> None:
+    """Run Self-Instruct until --target instructions are kept, each with its instances.
+
+    Every filter of the paper applies (length, blacklist, bad starts, ROUGE-L > 0.7 against seeds and kept
+    instructions, instance validity, conflicting outputs, duplicates); all prompts, constants and filters can be
+    changed in --config or as key=value. A killed run continues where it stopped when started again on --out.
+
+    Example: `instill selfinstruct generate --backend openai --base-url http://127.0.0.1:8000/v1 --model tiny --target 50 --out runs/si`.
+    """
+    from instill.selfinstruct import export, generate, load_config
+    from instill.selfinstruct.stats import summary, write_stats
+
+    spec = {k: v for k, v in {"backend": backend, "base_url": base_url, "model": model}.items() if v is not None}
+    if backend is None and spec:
+        raise InstillError("--base-url and --model need --backend openai or --backend local")
+    cfg = load_config(config, overrides or [], out_dir=out, backend=spec or None, api=api, seeds=seeds,
+                      target=target, style=style, concurrency=concurrency, seed=seed)
+    counts = generate(cfg, progress=progress)
+    paths = export(cfg.out_dir)
+    stats, _ = write_stats(cfg.out_dir, plots=False)
+    typer.echo(summary(stats))
+    typer.echo(f"wrote {cfg.out_dir}/: store.jsonl, " + ", ".join(p.name for p in paths.values()))
+    if counts.kept < cfg.target:
+        typer.echo(f"stopped before the target: {counts.kept} of {cfg.target} kept (max_requests or give_up_after)")
+
+
+@si_app.command("stats")
+def selfinstruct_stats(
+    folder: str = typer.Argument(..., help="A run folder of `instill selfinstruct generate`."),
+    plot: bool = typer.Option(True, "--plot/--no-plot", help="Draw similarity.png, lengths.png, verbs.png."),
+) -> None:
+    """Counts, rejections by filter, the ROUGE-L histogram against the seeds, lengths, leading verbs.
+
+    Writes FOLDER/stats/stats.json (and the plots). Leading verbs use a simple heuristic: the first word.
+    """
+    from instill.selfinstruct.stats import summary, write_stats
+
+    stats, paths = write_stats(folder, plots=plot)
+    typer.echo(summary(stats))
+    typer.echo(f"wrote {folder}/stats/: stats.json" + "".join(f", {p.name}" for p in paths))
+
+
+@si_app.command("export")
+def selfinstruct_export(
+    folder: str = typer.Argument(..., help="A run folder of `instill selfinstruct generate`."),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="Where to write (default: the run folder)."),
+) -> None:
+    """Write pool.jsonl (instructions with their most similar neighbours and scores), conversations.jsonl (instill
+    records for `instill train`) and alpaca_data.json."""
+    from instill.selfinstruct import export
+
+    paths = export(folder, out)
+    typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))
 
 
 def main() -> None:

@@ -1,0 +1,456 @@
+"""Self-Instruct: filters, parsers, the fast novelty filter against rouge-score, the store and resume (kill -9
+included), the Alpaca style, and a run against `instill serve` over real HTTP."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rouge_score.rouge_scorer import _score_lcs
+
+from instill.errors import InstillError
+from instill.llm.base import Completion
+from instill.selfinstruct import alpaca
+from instill.selfinstruct.config import PAPER_BLACKLIST, load_config
+from instill.selfinstruct.filters import blacklist_pattern, filter_instances, instruction_rejection
+from instill.selfinstruct.loop import generate
+from instill.selfinstruct.novelty import NoveltyIndex, reference_decisions, rouge_l_f1, rouge_tokens
+from instill.selfinstruct.parse import parse_input_first, parse_instructions, parse_output_first
+from instill.selfinstruct.seeds import load_seeds
+from instill.selfinstruct.store import read_store
+
+VERBS = ["Describe", "Explain", "List", "Summarize", "Compare", "Classify", "Suggest", "Rewrite", "Translate",
+         "Identify", "Generate", "Evaluate", "Outline", "Rank", "Name", "Predict", "Convert", "Find"]
+ADJS = ["important", "common", "unusual", "simple", "historical", "modern", "healthy", "cheap", "famous", "quiet",
+        "strange", "local", "seasonal", "digital", "ancient", "popular"]
+NOUNS = ["recipes", "rivers", "habits", "inventions", "poems", "cities", "sports", "tools", "planets", "songs",
+         "languages", "jobs", "games", "trees", "markets", "proverbs", "bridges", "festivals", "apps", "birds"]
+TAILS = ["for a beginner", "in three sentences", "in a short list", "for a school report", "with examples",
+         "in plain words", "for a friend", "and give reasons", "from the given text", "in one paragraph"]
+
+
+def sentence(rng: random.Random) -> str:
+    return f"{rng.choice(VERBS)} {rng.randint(2, 9)} {rng.choice(ADJS)} {rng.choice(NOUNS)} {rng.choice(TAILS)}."
+
+
+def seed_rows(n: int = 12) -> list[dict]:
+    rng = random.Random(1)
+    rows, seen = [], set()
+    while len(rows) < n:
+        s = sentence(rng)
+        if s in seen:
+            continue
+        seen.add(s)
+        cls = len(rows) % 4 == 0
+        rows.append({"id": f"seed_task_{len(rows)}", "name": f"t{len(rows)}", "instruction": s,
+                     "instances": [{"input": "" if cls else "some text", "output": "Yes" if cls else "an answer"}],
+                     "is_classification": cls})
+    return rows
+
+
+@pytest.fixture
+def seeds_file(tmp_path) -> Path:
+    p = tmp_path / "seeds.jsonl"
+    p.write_text("".join(json.dumps(r) + "\n" for r in seed_rows()))
+    return p
+
+
+class ScriptedLLM:
+    """A deterministic stand-in for a model: the reply depends only on the prompt (and the seed), so two runs of
+    the same config give the same store. Generation replies mix good instructions with ones each filter rejects."""
+
+    def __init__(self, delay_s: float = 0.0) -> None:
+        self.delay_s = delay_s
+        self.calls = 0
+
+    def complete(self, prompts, params):
+        self.calls += len(prompts)
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        return [[self._reply(p, params)] for p in prompts]
+
+    def chat(self, conversations, params):
+        return self.complete([c[-1]["content"] for c in conversations], params)
+
+    def close(self):
+        pass
+
+    def _reply(self, prompt: str, params) -> Completion:
+        rng = random.Random(hashlib.sha256(f"{prompt}|{params.seed}".encode()).hexdigest())
+        last = prompt.rstrip().splitlines()[-1]
+        if prompt.rstrip().endswith("Is it classification?"):
+            task = prompt.rstrip().splitlines()[-2]
+            return Completion(" Yes" if "Classify" in task or "Rank" in task else " No", "length")
+        if last.startswith("Task:"):
+            if "Classify" in last or "Rank" in last:
+                return Completion("Class label: A\nInput: first thing\nClass label: B\nInput: second thing\n", "stop")
+            k = rng.randint(1, 4)
+            body = "".join(f"Example {i}\nInput: {w}\nOutput: {w.upper()}\n" for i, w in
+                           enumerate(rng.sample(NOUNS, k), 1))
+            return Completion(body, "stop")
+        if "Instruction:" in last:  # alpaca style
+            tasks = [f" {sentence(rng)}\n4. Input:\n<noinput>\n4. Output:\nfine"]
+            tasks += [f"{i}. Instruction: {sentence(rng)}\n{i}. Input:\nx {i}\n{i}. Output:\ny {i}" for i in range(5, 9)]
+            return Completion("\n###\n".join(tasks), "stop")
+        items = [sentence(rng) for _ in range(rng.randint(2, 5))]
+        items += rng.sample(["Draw a map of the town please.", "Do it now.", "Write a program to sort a list of numbers.",
+                             prompt.splitlines()[1].split(". ", 1)[1]], 2)  # blacklist, short, bad start, a copy
+        rng.shuffle(items)
+        text = " " + "\n".join(f"{i}. {t}" if i > 9 else t for i, t in enumerate(items, 9)) if items else ""
+        return Completion(text, "length" if rng.random() < 0.1 else "stop")
+
+
+def make_cfg(tmp_path, seeds_file, **kw):
+    fields = dict(out_dir=str(tmp_path / "out"), backend={"backend": "openai", "base_url": "http://x/v1", "model": "m"},
+                  seeds=str(seeds_file), target=30, concurrency=3)
+    fields.update(kw)
+    return load_config(None, **fields)
+
+
+def stored_ids(out: Path) -> tuple[list[str], list[str]]:
+    st = read_store(out / "store.jsonl")
+    return [k["instruction"] for k in st.kept], sorted(st.tasks)
+
+
+# --- filters --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("Name three colours.", "too_short"),  # 3 words: <= 3 is dropped
+    ("Name three primary colours.", None),
+    (" ".join(["word"] * 150) + ".", None),
+    (" ".join(["word"] * 151) + ".", "too_long"),
+    ("Describe the IMAGES you would take on holiday.", "blacklist"),
+    ("Plot the monthly sales of the shop.", "blacklist"),
+    ("Tell me how to go to the station from here.", "blacklist"),
+    ("Explain what a filesystem is to a child.", None),  # 'file' only as a whole word
+    ("Describe a mapping between two sets of numbers.", None),
+    ("Write a program that prints all prime numbers.", "bad_start"),
+    ("write a program that prints all prime numbers.", None),  # the paper's check is case-sensitive
+    ("\"Quote\" the most famous line of a play.", "punctuation_start"),
+    ("1. Explain the rules of chess briefly.", None),
+    ("Über alles: explain the phrase and its history.", "non_ascii_start"),
+])
+def test_instruction_filters(text, reason):
+    pattern = blacklist_pattern(PAPER_BLACKLIST)
+    assert instruction_rejection(text, min_words=3, max_words=150, blacklist=pattern,
+                                 bad_starts=["Write a program"]) == reason
+
+
+def test_alpaca_blacklist_adds_words(tmp_path, seeds_file):
+    cfg = make_cfg(tmp_path, seeds_file, style="alpaca")
+    pattern = blacklist_pattern(cfg.filters.blacklist + cfg.filters.alpaca_extra_blacklist)
+    assert pattern.search("Describe the music of the film") and pattern.search("Make a flowchart of it")
+    assert not blacklist_pattern(cfg.filters.blacklist).search("Describe the music of the film")
+
+
+@pytest.mark.parametrize("instances, kept, task_dropped", [
+    ([("a", "1"), ("b", "2")], [("a", "1"), ("b", "2")], None),
+    ([("x", "x")], [], "no_valid_instances"),  # input equals output
+    ([("", "")], [], "no_valid_instances"),  # empty output (and input == output)
+    ([("q", "")], [], "no_valid_instances"),
+    ([("List the items:", "a")], [], "no_valid_instances"),
+    ([("a", "The answer is:"), ("b", "ok")], [("b", "ok")], None),
+    ([("a", "1"), ("a", "2"), ("b", "3")], [], "conflicting_outputs"),
+    ([("a", "1"), (" a ", "1 "), ("b", "3")], [("a", "1"), ("b", "3")], None),  # duplicates after stripping
+    ([(str(i), "out") for i in range(8)], [(str(i), "out") for i in range(5)], None),  # at most 5
+])
+def test_instance_filters(instances, kept, task_dropped):
+    got, _, reason = filter_instances(instances, 5)
+    assert (got, reason) == (kept, task_dropped)
+
+
+# --- parsers on responses in the paper's formats -----------------------------------------------------------------
+
+def test_parse_instructions_completion_and_chat_shapes():
+    completion = " Suggest a name for a cat.\n10. Rewrite the sentence:\n   The dog  barks.\n11 . Sort 3, 1, 2.\n12."
+    assert parse_instructions(completion, 9) == ["Suggest a name for a cat.", "Rewrite the sentence: The dog barks.",
+                                                 "Sort 3, 1, 2."]
+    chat = "9. Suggest a name for a cat.\n10. Give an antonym of 'happy'."
+    assert parse_instructions(chat, 9) == ["Suggest a name for a cat.", "Give an antonym of 'happy'."]
+    assert parse_instructions("", 9) == []
+
+
+def test_parse_instances_input_first_and_output_first():
+    text = ("Example 1\nInput: Sentence: I am happy.\nOutput: I am not happy.\n\nExample 2\nInput: It rains.\n"
+            "Output: It does not rain.\nExample 3\nOutput: Done without input.\n")
+    assert parse_input_first(text) == [("Sentence: I am happy.", "I am not happy."), ("It rains.", "It does not rain."),
+                                       ("", "Done without input.")]
+    assert parse_input_first("Output: multi\nline output") == [("", "multi\nline output")]
+    cls = "Class label: Positive\nInput: Great film.\nClass label: Negative\nInput: Dull.\nClass label: Neutral\n"
+    assert parse_output_first(cls) == [("Great film.", "Positive"), ("Dull.", "Negative"), ("", "Neutral")]
+
+
+def test_parse_alpaca_tasks_drops_a_cut_last_task():
+    text = (" Add the numbers.\n4. Input:\n2 and 3\n4. Output:\n5\n###\n5. Instruction: Name a colour.\n5. Input:\n"
+            "<noinput>\n5. Output:\nRed\n###\n6. Instruction: Say hi.\n6. Input:")
+    assert [t["instruction"] for t in alpaca.parse(text, 4, cut=False)] == ["Add the numbers.", "Name a colour."]
+    assert [t["instruction"] for t in alpaca.parse(text, 4, cut=True)] == ["Add the numbers.", "Name a colour."]
+    whole = text + "\n<noinput>\n6. Output:\nHi"
+    assert len(alpaca.parse(whole, 4, cut=False)) == 3 and len(alpaca.parse(whole, 4, cut=True)) == 2
+
+
+# --- the fast novelty filter against rouge-score ---------------------------------------------------------------
+
+def tie_pairs(rng: random.Random) -> list[tuple[str, str]]:
+    """Pairs whose F1 is exactly 0.7 on paper (2 lcs / (m + n) = 0.7): m + n = 20k, lcs = 7k."""
+    pairs = []
+    for m, n, lcs in [(10, 10, 7), (8, 12, 7), (9, 11, 7), (7, 13, 7), (20, 20, 14), (15, 25, 14), (14, 26, 14),
+                      (30, 30, 21), (25, 35, 21)]:
+        common = [f"w{rng.randrange(10**6)}" for _ in range(lcs)]
+        b = common + [f"b{i}y" for i in range(n - lcs)]
+        a = common[:]
+        for i in range(m - lcs):  # extra words at random places: `common` stays the longest common subsequence
+            a.insert(rng.randrange(len(a) + 1), f"a{i}x")
+        pairs.append((" ".join(a), " ".join(b)))
+    return pairs
+
+
+def test_rouge_l_f1_is_bit_identical_on_generated_pairs_and_ties():
+    rng = random.Random(0)
+    pairs = [(sentence(rng), sentence(rng)) for _ in range(2000)] + tie_pairs(rng) * 3
+    # near-copies too, so the scores spread up to 1
+    pairs += [(s, s.replace(rng.choice(s.split()), rng.choice(NOUNS), 1)) for s in (sentence(rng) for _ in range(300))]
+    index = NoveltyIndex()
+    exact = [0, 0, 0]  # rouge-score's F1 below, at, above 0.7 among the rational ties
+    for a, b in pairs:
+        ta, tb = rouge_tokens(a), rouge_tokens(b)
+        ref = _score_lcs(ta, tb).fmeasure
+        sa, sb = index.encode(a), index.encode(b)
+        from rapidfuzz.distance import LCSseq
+
+        got = float(rouge_l_f1(np.array([LCSseq.similarity(sa, sb)]), np.array([len(ta)]), np.array([len(tb)]))[0])
+        assert got == ref, (a, b)
+        if len(ta) and 2 * LCSseq.similarity(sa, sb) * 10 == 7 * (len(ta) + len(tb)):
+            exact[(ref > 0.7) - (ref < 0.7) + 1] += 1
+    assert sum(exact) >= 9 and exact[2] > 0 and exact[1] > 0  # ties exist, and rounding sends some above 0.7
+
+
+@pytest.mark.parametrize("neighbours", [10, 0])
+def test_novelty_decisions_identical_to_rouge_score_loop(neighbours):
+    rng = random.Random(1)
+    seeds = [sentence(rng) for _ in range(40)]
+    cands = []
+    for _ in range(700):
+        s = sentence(rng) if rng.random() < 0.6 else rng.choice(seeds + cands or seeds)
+        words = s.split()
+        for _ in range(rng.randint(0, 3)):  # small edits land near the threshold
+            words[rng.randrange(len(words))] = rng.choice(ADJS + NOUNS)
+        cands.append(" ".join(words))
+    for a, b in tie_pairs(rng):
+        cands += [a, b]
+    index = NoveltyIndex(neighbours=neighbours)
+    index.add_many(seeds, seeds=True)
+    got = []
+    for i in range(0, len(cands), 7):  # batches, as requests deliver them
+        got += [v.keep for v in index.check(cands[i : i + 7])]
+    ref = reference_decisions(cands, seeds)
+    assert got == ref
+    assert 0 < sum(ref) < len(ref)
+
+
+def test_novelty_neighbours_and_tie_is_kept():
+    index = NoveltyIndex(neighbours=2)
+    index.add_many(["a b c d e f g h i j"], seeds=True)
+    v = index.check(["a b c d e f g x y z", "a b c d e f g h i j k"])  # F1 0.7 kept; then 0.95 rejected
+    assert [x.keep for x in v] == [True, False]
+    assert v[0].max_score == _score_lcs(list("abcdefghij"), list("abcdefgxyz")).fmeasure <= 0.7
+    assert v[0].neighbours[0] == ("a b c d e f g h i j", v[0].max_score) and v[0].max_seed_score == v[0].max_score
+    assert len(index) == 2
+
+
+# --- seeds ---------------------------------------------------------------------------------------------------
+
+def test_seed_errors_name_file_and_line(tmp_path):
+    p = tmp_path / "bad.jsonl"
+    rows = seed_rows(2)
+    rows[1]["is_classification"] = "no"
+    p.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(InstillError, match=r"bad.jsonl:2: field 'is_classification'"):
+        load_seeds(p)
+    rows[1] = dict(seed_rows(1)[0])
+    p.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(InstillError, match=r"bad.jsonl:2: id 'seed_task_0' already used on line 1"):
+        load_seeds(p)
+
+
+PAPER_SEEDS = Path(__file__).resolve().parents[2] / "shared/data/selfinstruct/self_instruct_seed_tasks.jsonl"
+
+
+@pytest.mark.skipif(not PAPER_SEEDS.is_file(), reason="the paper's seed file is not on this machine")
+def test_the_papers_seed_file_loads():
+    tasks = load_seeds(PAPER_SEEDS)
+    assert len(tasks) == 175 and sum(t.is_classification for t in tasks) == 26
+
+
+# --- the loop: store, determinism, resume ----------------------------------------------------------------------
+
+def test_run_fills_the_target_and_every_task(tmp_path, seeds_file):
+    cfg = make_cfg(tmp_path, seeds_file)
+    counts = generate(cfg, ScriptedLLM(), progress=False)
+    st = read_store(tmp_path / "out/store.jsonl")
+    assert counts.kept == len(st.kept) == 30 and set(st.tasks) == {k["id"] for k in st.kept}
+    rejected = {k for b in st.batches for k in b["rejected"]}
+    assert {"bad_start", "too_short", "blacklist", "similar"} <= rejected
+    seeds = [t.instruction for t in load_seeds(seeds_file)]
+    assert reference_decisions([k["instruction"] for k in st.kept], seeds) == [True] * 30  # all pass the reference
+    assert any(t["is_classification"] for t in st.tasks.values())
+    for t in st.tasks.values():
+        assert t["dropped"] or 1 <= len(t["instances"]) <= 5
+    k = st.kept[-1]
+    assert len(k["most_similar"]) == 10 and k["max_similarity"] == k["most_similar"][0][1] <= 0.7
+
+
+def test_same_seed_same_store_and_resume_continues_exactly(tmp_path, seeds_file):
+    whole = make_cfg(tmp_path / "a", seeds_file)
+    generate(whole, ScriptedLLM(), progress=False)
+    part = make_cfg(tmp_path / "b", seeds_file, max_requests=4)
+    generate(part, ScriptedLLM(), progress=False)
+    first, _ = stored_ids(tmp_path / "b/out")
+    assert 0 < len(first) < 30
+    generate(make_cfg(tmp_path / "b", seeds_file), ScriptedLLM(), progress=False)  # resume
+    a, b = stored_ids(tmp_path / "a/out"), stored_ids(tmp_path / "b/out")
+    assert a == b and b[0][: len(first)] == first
+    llm = ScriptedLLM()
+    generate(make_cfg(tmp_path / "b", seeds_file), llm, progress=False)  # already done: asks nothing
+    assert llm.calls == 0 and stored_ids(tmp_path / "b/out") == b
+
+
+def test_torn_last_line_is_cut_with_a_warning(tmp_path, seeds_file, caplog):
+    generate(make_cfg(tmp_path, seeds_file, target=10), ScriptedLLM(), progress=False)
+    store = tmp_path / "out/store.jsonl"
+    before = stored_ids(tmp_path / "out")
+    with open(store, "ab") as f:
+        f.write(b'{"kind": "batch", "request": 99, "kept": [{"id"')
+    generate(make_cfg(tmp_path, seeds_file, target=10), ScriptedLLM(), progress=False)
+    assert "cut off mid-write" in caplog.text
+    assert store.read_bytes().endswith(b"\n") and stored_ids(tmp_path / "out") == before
+
+
+def test_resume_refuses_a_different_seed(tmp_path, seeds_file):
+    generate(make_cfg(tmp_path, seeds_file, target=5), ScriptedLLM(), progress=False)
+    with pytest.raises(InstillError, match="started with seed=0"):
+        generate(make_cfg(tmp_path, seeds_file, target=5, seed=1), ScriptedLLM(), progress=False)
+
+
+KILL_SCRIPT = """
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("t", {test!r})
+t = importlib.util.module_from_spec(spec); spec.loader.exec_module(t)
+from pathlib import Path
+cfg = t.make_cfg(Path({tmp!r}), Path({seeds!r}), target=60)
+t.generate(cfg, t.ScriptedLLM(delay_s=0.05), progress=False)
+"""
+
+
+def test_kill_9_mid_run_then_resume_loses_and_duplicates_nothing(tmp_path, seeds_file):
+    whole = tmp_path / "whole"
+    generate(make_cfg(whole, seeds_file, target=60), ScriptedLLM(), progress=False)
+    run = tmp_path / "killed"
+    run.mkdir()
+    code = KILL_SCRIPT.format(test=__file__, tmp=str(run), seeds=str(seeds_file))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env)
+    store = run / "out/store.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not store.exists() or store.read_bytes().count(b"\n") < 15):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = read_store(store)
+    assert 0 < len(before.kept) < 60, "the run should be killed mid-way"
+    generate(make_cfg(run, seeds_file, target=60), ScriptedLLM(), progress=False)
+    after = read_store(store)
+    kept = [k["instruction"] for k in after.kept]
+    assert kept[: len(before.kept)] == [k["instruction"] for k in before.kept]  # nothing lost
+    assert len(kept) == len(set(kept)) == 60 and set(after.tasks) == {k["id"] for k in after.kept}  # no duplicates
+    assert all(after.tasks[i] == t for i, t in before.tasks.items())
+    assert stored_ids(run / "out") == stored_ids(whole / "out")  # and the same as an uninterrupted run
+
+
+def test_alpaca_style_keeps_whole_tasks(tmp_path, seeds_file):
+    cfg = make_cfg(tmp_path, seeds_file, style="alpaca", target=12)
+    generate(cfg, ScriptedLLM(), progress=False)
+    st = read_store(tmp_path / "out/store.jsonl")
+    assert len(st.kept) == 12 and not st.tasks and all(k["output"] for k in st.kept)
+    from instill.selfinstruct.export import export
+
+    rows = json.loads(export(tmp_path / "out")["alpaca"].read_text())
+    assert len(rows) == 12 and {"instruction", "input", "output"} == set(rows[0])
+
+
+# --- against `instill serve` over real HTTP, through the CLI ------------------------------------------------------
+
+def test_cli_run_against_instill_serve_with_a_tiny_random_model(tmp_path, seeds_file, cm, one_thread):
+    """A random model writes junk: the run must end by max_requests with a valid store, junk rejected by the
+    filters, and the exports and stats still written."""
+    from typer.testing import CliRunner
+
+    from instill.cli import app
+    from instill.serve import ServeSettings, create_app
+    from instill.serve.server import ServerThread
+
+    out = tmp_path / "run"
+    with ServerThread(create_app(cm, ServeSettings(model_name="tiny", max_batch_size=4, max_wait_ms=5))) as url:
+        args = ["selfinstruct", "generate", "--backend", "openai", "--base-url", url + "/v1", "--model", "tiny",
+                "--seeds", str(seeds_file), "--target", "3", "--concurrency", "2", "--out", str(out), "--no-progress",
+                "max_requests=4", "instructions.max_tokens=24", "instances.max_tokens=24",
+                # the tiny model reads 256 tokens at most: short prompts
+                "prompt_instructions=3", "prompts.classification_examples=[]", "prompts.input_first_exemplars=",
+                "prompts.output_first_exemplars="]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        for api in ("chat",):  # a chat model is asked with one user turn
+            r2 = CliRunner().invoke(app, [*args, "--api", api, "--out", str(tmp_path / api), "max_requests=2"])
+            assert r2.exit_code == 0, r2.output
+            assert read_store(tmp_path / api / "store.jsonl").batches
+    st = read_store(out / "store.jsonl")
+    assert 1 <= len(st.batches) <= 4 and len(st.kept) <= 3
+    assert sum(b["generated"] for b in st.batches) == sum(len(b["kept"]) + sum(b["rejected"].values()) for b in st.batches)
+    assert (out / "pool.jsonl").exists() and (out / "conversations.jsonl").exists() and (out / "alpaca_data.json").exists()
+    assert "requests" in result.output
+    stats = CliRunner().invoke(app, ["selfinstruct", "stats", str(out)])
+    assert stats.exit_code == 0 and (out / "stats/similarity.png").exists() and (out / "stats/verbs.png").exists()
+
+
+def test_stats_and_export_on_a_scripted_run(tmp_path, seeds_file):
+    from instill.selfinstruct.export import export
+    from instill.selfinstruct.stats import compute_stats, summary
+
+    generate(make_cfg(tmp_path, seeds_file), ScriptedLLM(), progress=False)
+    s = compute_stats(tmp_path / "out")
+    assert s["kept_instructions"] == 30 and s["classification_tasks"] > 0 and len(s["max_seed_similarity"]) == 30
+    assert sum(s["leading_verbs"].values()) == 30 and "kept 30" in summary(s)
+    paths = export(tmp_path / "out")
+    pool = [json.loads(line) for line in paths["pool"].read_text().splitlines()]
+    assert len(pool) == 30 and len(pool[0]["most_similar_instructions"]) == 10
+    convs = [json.loads(line) for line in paths["conversations"].read_text().splitlines()]
+    assert len(convs) == s["instances"] and convs[0]["messages"][-1]["loss"] is True
+
+
+def test_cli_help_names_the_subcommands():
+    from typer.testing import CliRunner
+
+    from instill.cli import app
+
+    out = CliRunner().invoke(app, ["selfinstruct", "--help"]).output
+    assert "generate" in out and "stats" in out and "export" in out
+    gen = CliRunner().invoke(app, ["selfinstruct", "generate", "--help"]).output
+    assert "--target" in gen and "--style" in gen and "resume" in gen
+
+
+def test_the_bundled_seeds_load_and_differ_from_each_other():
+    tasks = load_seeds()  # the default, --seeds builtin
+    assert len(tasks) == 175
+    assert 0.10 <= sum(t.is_classification for t in tasks) / 175 <= 0.20  # about 15%, as the paper's 26
+    verdicts = NoveltyIndex(neighbours=0).check([t.instruction for t in tasks])  # each against all before it
+    assert all(v.keep for v in verdicts), [t.instruction for t, v in zip(tasks, verdicts) if not v.keep]
