@@ -13,7 +13,7 @@ from instill.errors import InstillError
 
 app = typer.Typer(
     help="instill: turn a base language model into one that follows instructions.\n\n"
-    "Typical flow: `instill train recipes/quickstart.yaml`, then "
+    "Typical flow: `instill run recipes/quickstart.yaml` (data, training, base vs tuned evaluation, report), then "
     "`instill generate --model runs/quickstart/model \"What is the capital of France?\"`.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
