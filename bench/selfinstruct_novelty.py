@@ -6,8 +6,8 @@ is > 0.7), instill's rapidfuzz-backed filter against the rouge-score loop, on th
 
 Part 1 runs the rouge-score loop as the paper's script does (every pair scored with rouge-score's LCS, so the
 top-10 neighbours and the mean are known) and instill's filter (neighbours=10) on one stream, and prints both
-times, the ratio and whether every keep/reject decision is identical. Part 2 runs instill's filter alone until the
-pool holds --pool instructions. Candidates are synthetic instruction-like sentences from word lists (seeded),
+times, the ratio and whether every keep/reject decision is identical (both on one thread). Part 2 runs instill's
+filter alone until the pool holds --pool instructions, with --workers threads (default 2, this machine's cores). Candidates are synthetic instruction-like sentences from word lists (seeded),
 with near-copies mixed in so that the filter has work to do; they arrive in batches of 13, as one request's.
 """
 
@@ -74,8 +74,9 @@ def rouge_score_loop(candidates: list[str], seeds: list[str], threshold: float =
     return keep
 
 
-def instill_filter(candidates, seeds: list[str], neighbours: int, batch: int = 13, until: int | None = None):
-    index = NoveltyIndex(neighbours=neighbours)
+def instill_filter(candidates, seeds: list[str], neighbours: int, batch: int = 13, until: int | None = None,
+                   workers: int = 1):
+    index = NoveltyIndex(neighbours=neighbours, workers=workers)
     index.add_many(seeds, seeds=True)
     keep, seen = [], 0
     it = iter(candidates)
@@ -93,6 +94,9 @@ def main() -> None:
     ap.add_argument("--compare", type=int, default=1500, help="candidates in the head-to-head (0: skip)")
     ap.add_argument("--pool", type=int, default=52000, help="pool size for the filter alone (0: skip)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--workers", type=int, default=2, help="threads scoring pool chunks in the filter alone")
+    ap.add_argument("--neighbours", type=int, nargs="+", default=[10, 0],
+                    help="neighbours settings for the filter alone (10: the paper's top-10 and mean; 0: decisions only)")
     args = ap.parse_args()
     rng = random.Random(args.seed)
     gen = candidate_stream(rng, [])
@@ -109,18 +113,18 @@ def main() -> None:
         fast0, _, _ = instill_filter(cands, seeds, neighbours=0)
         print(f"{len(cands)} candidates against 175 seeds + everything kept ({sum(ref)} kept, {len(ref) - sum(ref)} rejected)")
         print(f"rouge-score loop: {t_ref:.2f} s")
-        print(f"instill filter:   {t_fast:.3f} s (neighbours=10)")
+        print(f"instill filter:   {t_fast:.3f} s (neighbours=10, one thread)")
         print(f"ratio: {t_ref / t_fast:.0f}x")
         print(f"identical decisions: {ref == fast and ref == fast0} ({sum(a == b for a, b in zip(ref, fast))}/{len(ref)}; "
               f"neighbours=0: {sum(a == b for a, b in zip(ref, fast0))}/{len(ref)})")
     if args.pool:
-        for k in (10, 0):
+        for k in args.neighbours:
             stream = candidate_stream(random.Random(args.seed + 1), [])
-            t0 = time.perf_counter()
-            keep, size, seen = instill_filter(stream, seeds, neighbours=k, until=args.pool)
-            dt = time.perf_counter() - t0
+            t0, c0 = time.perf_counter(), time.process_time()
+            keep, size, seen = instill_filter(stream, seeds, neighbours=k, until=args.pool, workers=args.workers)
+            dt, cpu = time.perf_counter() - t0, time.process_time() - c0
             print(f"filter alone, pool grown to {size} instructions (175 seeds + {sum(keep)} kept of {seen} "
-                  f"candidates), neighbours={k}: {dt:.1f} s")
+                  f"candidates), neighbours={k}, workers={args.workers}: {dt:.1f} s wall, {cpu:.1f} s CPU")
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

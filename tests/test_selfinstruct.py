@@ -235,17 +235,24 @@ def test_rouge_l_f1_is_bit_identical_on_generated_pairs_and_ties():
     assert sum(exact) >= 9 and exact[2] > 0 and exact[1] > 0  # ties exist, and rounding sends some above 0.7
 
 
+def near_copy_stream(rng: random.Random, seeds: list[str], n: int, fresh: float, edits: tuple[int, int]) -> list[str]:
+    """n candidates: a new sentence with probability `fresh`, else a seed or an earlier candidate with a few words
+    replaced (small edits land near the threshold)."""
+    cands: list[str] = []
+    for _ in range(n):
+        s = sentence(rng) if rng.random() < fresh else rng.choice(seeds + cands or seeds)
+        words = s.split()
+        for _ in range(rng.randint(*edits)):
+            words[rng.randrange(len(words))] = rng.choice(ADJS + NOUNS)
+        cands.append(" ".join(words))
+    return cands
+
+
 @pytest.mark.parametrize("neighbours", [10, 0])
 def test_novelty_decisions_identical_to_rouge_score_loop(neighbours):
     rng = random.Random(1)
     seeds = [sentence(rng) for _ in range(40)]
-    cands = []
-    for _ in range(700):
-        s = sentence(rng) if rng.random() < 0.6 else rng.choice(seeds + cands or seeds)
-        words = s.split()
-        for _ in range(rng.randint(0, 3)):  # small edits land near the threshold
-            words[rng.randrange(len(words))] = rng.choice(ADJS + NOUNS)
-        cands.append(" ".join(words))
+    cands = near_copy_stream(rng, seeds, 700, fresh=0.6, edits=(0, 3))
     for a, b in tie_pairs(rng):
         cands += [a, b]
     index = NoveltyIndex(neighbours=neighbours)
@@ -256,6 +263,45 @@ def test_novelty_decisions_identical_to_rouge_score_loop(neighbours):
     ref = reference_decisions(cands, seeds)
     assert got == ref
     assert 0 < sum(ref) < len(ref)
+
+
+def test_novelty_early_exit_across_chunks_changes_no_decision_or_neighbour(monkeypatch):
+    """Chunks of 5 pool items: rejected candidates leave the scan early, kept ones still see every pair; chunks
+    scored in threads decide the same."""
+    import instill.selfinstruct.novelty as novelty
+
+    rng = random.Random(2)
+    seeds = [sentence(rng) for _ in range(30)]
+    cands = near_copy_stream(rng, seeds, 300, fresh=0.5, edits=(0, 2))
+
+    def run(chunk, workers=1):
+        monkeypatch.setattr(novelty, "_CHUNK", chunk)
+        index = NoveltyIndex(neighbours=3, workers=workers)
+        index.add_many(seeds, seeds=True)
+        return [v for i in range(0, len(cands), 9) for v in index.check(cands[i : i + 9])]
+
+    small, whole, threaded = run(5), run(10**6), run(5, workers=3)  # threads: 3 chunks at a time
+    assert [v.keep for v in small] == [v.keep for v in whole] == reference_decisions(cands, seeds)
+    assert [v.keep for v in threaded] == [v.keep for v in small]
+    assert [v for v in threaded if v.keep] == [v for v in small if v.keep]
+    kept = [(a, b) for a, b in zip(small, whole) if a.keep]
+    assert kept and all(a == b for a, b in kept)  # neighbours, mean and seed max from complete rows
+    rejected = [(a, b) for a, b in zip(small, whole) if not a.keep]
+    assert rejected and all(0.7 < a.max_score <= b.max_score for a, b in rejected)
+    assert any(a.max_score < b.max_score for a, b in rejected)  # some did stop before their best pair
+    # reported scores are rouge-score's own, and the neighbours are the true top 3 (ties: the earlier item)
+    pool, checked = list(seeds), 0
+    for cand, v in zip(cands, small):
+        if v.keep and len(pool) < 120:
+            checked += 1
+            ref = [_score_lcs(rouge_tokens(cand), rouge_tokens(p)).fmeasure for p in pool]
+            best3 = sorted(range(len(pool)), key=lambda j: (-ref[j], j))[:3]
+            assert v.neighbours == tuple((pool[j], ref[j]) for j in best3)
+            assert v.max_score == max(ref) and v.max_seed_score == max(ref[: len(seeds)])
+            assert v.mean_score == pytest.approx(sum(ref) / len(ref), abs=1e-12)
+        if v.keep:
+            pool.append(cand)
+    assert checked == 120 - len(seeds)
 
 
 def test_novelty_neighbours_and_tie_is_kept():

@@ -59,7 +59,9 @@ class Filters(Strict):
     bad_starts: list[str] = Field(default_factory=lambda: ["Write a program"])
     novelty_threshold: float = Field(0.7, ge=0, le=1, description="reject when max ROUGE-L F1 > this")
     neighbours: int = Field(10, ge=0, description="most similar instructions stored per kept one (0: skip them "
-                            "and the mean similarity; the filter then skips pairs by the length bound)")
+                            "and the mean similarity)")
+    novelty_workers: int | None = Field(None, ge=1, description="threads scoring the novelty filter's pool chunks "
+                                        "(None: every core); decisions do not depend on it")
     max_instances: int = Field(5, gt=0, description="instances kept per task")
 
 

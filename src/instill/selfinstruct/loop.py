@@ -83,7 +83,7 @@ class Run:
         if state.header is None:
             self.store.append({"kind": "header", "style": cfg.style, "seed": cfg.seed, "seeds": cfg.seeds,
                                "concurrency": cfg.concurrency})
-        self.index = NoveltyIndex(f.novelty_threshold, f.neighbours)
+        self.index = NoveltyIndex(f.novelty_threshold, f.neighbours, f.novelty_workers)
         self.index.add_many([s.instruction for s in self.seeds], seeds=True)
         self.machine: list[str] = []
         self.cum: list[int] = []  # machine instructions kept after each committed request
