@@ -221,11 +221,13 @@ def test_shipped_recipe_validates_and_its_builtin_data_loads(path):
 
 @pytest.mark.parametrize("path", SWEEPS, ids=[p.name for p in SWEEPS])
 def test_shipped_sweep_points_are_valid_recipes(path):
+    from instill.mixture import selected_tasks
     from instill.sweep import load_sweep
 
     sweep = load_sweep(path)
     for point in sweep.points:
-        load_recipe(sweep.recipe, [*sweep.overrides, *point.overrides])
+        recipe = load_recipe(sweep.recipe, [*sweep.overrides, *point.overrides])
+        selected_tasks(recipe.mixture)  # raises when a point selects no task of its held-out cluster
 
 
 def test_invalid_yaml_in_an_override_is_one_line(tmp_path):

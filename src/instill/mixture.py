@@ -223,16 +223,23 @@ def check_no_leak(train: Iterable[Conversation], eval_set: Iterable[Conversation
 
 # ---------------------------------------------------------------------------------------------------- build
 
-def build_mixture(cfg: MixtureConfig, seed: int = 0, system_prompt: str = "", progress: bool = False) -> Mixture:
-    """Load and select tasks, hold clusters out, allocate examples, render them, build validation and evaluation
-    sets, and check that training does not touch evaluation."""
+def selected_tasks(cfg: MixtureConfig) -> dict[str, Task]:
+    """The tasks `cfg.tasks` selects, refusing a held-out cluster that none of them is in (it would evaluate
+    nothing)."""
     tasks = select_tasks(load_mixture_tasks(cfg), cfg.tasks)
-    held_clusters = held_out_closure(cfg.held_out_clusters, cfg.related_clusters)
     known = {t.cluster for t in tasks.values()}
     for c in cfg.held_out_clusters:
         if c not in known:
-            raise InstillError(f"mixture.held_out_clusters: no selected task is in cluster '{c}' "
-                               f"(clusters: {', '.join(sorted(known))})")
+            raise InstillError(f"mixture.held_out_clusters: no selected task is in cluster '{c}' (selected "
+                               f"clusters: {', '.join(sorted(known))}); add 'cluster:{c}' to mixture.tasks")
+    return tasks
+
+
+def build_mixture(cfg: MixtureConfig, seed: int = 0, system_prompt: str = "", progress: bool = False) -> Mixture:
+    """Load and select tasks, hold clusters out, allocate examples, render them, build validation and evaluation
+    sets, and check that training does not touch evaluation."""
+    tasks = selected_tasks(cfg)
+    held_clusters = held_out_closure(cfg.held_out_clusters, cfg.related_clusters)
     train_tasks, held_tasks = split_tasks(tasks, held_clusters)
     if not train_tasks:
         raise InstillError("mixture: every selected task is held out; nothing is left to train on")
