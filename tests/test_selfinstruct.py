@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from rouge_score.rouge_scorer import _score_lcs
 
 from instill.errors import InstillError
@@ -114,6 +115,17 @@ def make_cfg(tmp_path, seeds_file, **kw):
                   seeds=str(seeds_file), target=30, concurrency=3)
     fields.update(kw)
     return load_config(None, **fields)
+
+
+def test_an_override_of_one_decoding_field_keeps_the_papers_others():
+    cfg = load_config(None, ["instructions.max_tokens=256", "alpaca.decoding.temperature=0.5"], out_dir="x",
+                      backend={"backend": "local", "model": "m"})
+    i = cfg.instructions
+    assert (i.max_tokens, i.temperature, i.top_p, i.presence_penalty) == (256, 0.7, 0.5, 2.0)
+    assert i.stop == ["\n\n", "\n16", "16.", "16 ."]
+    assert (cfg.alpaca.decoding.temperature, cfg.alpaca.decoding.max_tokens) == (0.5, 3072)
+    with pytest.raises(InstillError, match="instructions.max_tokenz"):
+        load_config(None, ["instructions.max_tokenz=256"], out_dir="x", backend={"backend": "local", "model": "m"})
 
 
 def stored_ids(out: Path) -> tuple[list[str], list[str]]:
@@ -500,3 +512,80 @@ def test_the_bundled_seeds_load_and_differ_from_each_other():
     assert 0.10 <= sum(t.is_classification for t in tasks) / 175 <= 0.20  # about 15%, as the paper's 26
     verdicts = NoveltyIndex(neighbours=0).check([t.instruction for t in tasks])  # each against all before it
     assert all(v.keep for v in verdicts), [t.instruction for t, v in zip(tasks, verdicts) if not v.keep]
+
+
+TAUGHT = ["Plan a picnic menu for six friends on a small budget.",
+          "Explain how ocean tides work to a ten year old.",
+          "Suggest three names for a bakery that sells only bread."]
+
+
+def _model_that_writes_tasks(out: Path, seeds: list[str]) -> Path:
+    """A tiny Llama trained here, in seconds, to continue any 3-instruction generation prompt with the three
+    TAUGHT instructions and a blank line: a model that writes new tasks, so a run over HTTP keeps some."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from instill.modeling import train_tiny_tokenizer
+    from instill.selfinstruct.prompts import instruction_prompt
+
+    rng = random.Random(0)
+    prompts = [instruction_prompt(rng.sample(seeds, 3)) for _ in range(48)]
+    continuation = " " + "\n".join(f"{i}. {t}" if i > 4 else t for i, t in enumerate(TAUGHT, 4)) + "\n\n"
+    tok = train_tiny_tokenizer(prompts + [continuation] * 8, vocab_size=500)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(
+        vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2,
+        num_key_value_heads=2, max_position_embeddings=256, pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id, bos_token_id=None))
+    target = tok(continuation, add_special_tokens=False)["input_ids"]
+    rows = [tok(p)["input_ids"] for p in prompts]
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for step in range(150):
+        batch = [rows[(step * 8 + j) % len(rows)] for j in range(8)]
+        width = max(map(len, batch)) + len(target)
+        ids = torch.full((8, width), tok.pad_token_id)
+        labels = torch.full((8, width), -100)
+        for j, p in enumerate(batch):  # right-padded: causal attention never looks at the padding
+            ids[j, : len(p) + len(target)] = torch.tensor(p + target)
+            labels[j, len(p) : len(p) + len(target)] = torch.tensor(target)
+        loss = model(input_ids=ids, labels=labels).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.05, loss.item()
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+def test_cli_run_against_instill_serve_with_a_model_that_writes_tasks(tmp_path, seeds_file, one_thread):
+    """Over real HTTP, the first request's three instructions are kept and get their instance step; a repeat of
+    them is rejected by the novelty filter."""
+    from typer.testing import CliRunner
+
+    from instill.cli import app
+    from instill.generate import load_chat_model
+    from instill.serve import ServeSettings, create_app
+    from instill.serve.server import ServerThread
+
+    seeds = [r["instruction"] for r in seed_rows()]
+    served = load_chat_model(str(_model_that_writes_tasks(tmp_path / "model", seeds)))
+    out = tmp_path / "run"
+    with ServerThread(create_app(served, ServeSettings(model_name="writer", max_batch_size=4, max_wait_ms=5))) as url:
+        result = CliRunner().invoke(app, [
+            "selfinstruct", "generate", "--backend", "openai", "--base-url", url + "/v1", "--model", "writer",
+            "--seeds", str(seeds_file), "--target", "10", "--concurrency", "2", "--out", str(out), "--no-progress",
+            "max_requests=5", "prompt_instructions=3", "instructions.max_tokens=128", "instances.max_tokens=24",
+            "prompts.classification_examples=[]", "prompts.input_first_exemplars=", "prompts.output_first_exemplars="])
+    assert result.exit_code == 0, result.output
+    st = read_store(out / "store.jsonl")
+    assert len(st.batches) == 5
+    assert [k["instruction"] for k in st.batches[0]["kept"]] == TAUGHT  # the first request's, all new
+    # request 1's prompt, like request 0's, shows seeds only (concurrency 2: the pool as of request -1), so the
+    # model writes the same three again, and the novelty filter rejects all three
+    assert st.batches[1]["generated"] == 3 and st.batches[1]["rejected"] == {"similar": 3} and not st.batches[1]["kept"]
+    kept = [k["instruction"] for k in st.kept]
+    assert len(kept) == len(set(kept)) < 3 * 5 and all(k["max_similarity"] <= 0.7 for k in st.kept)
+    assert all(len(k["most_similar"]) == 10 for k in st.kept)  # 12 seeds + earlier kept: 10 neighbours each
+    assert set(st.tasks) == {k["id"] for k in st.kept}  # each kept instruction went through the instance step
+    pool = [json.loads(x) for x in (out / "pool.jsonl").read_text().splitlines()]
+    assert [p["instruction"] for p in pool] == kept

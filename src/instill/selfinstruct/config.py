@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from instill.config import Strict, apply_override
 from instill.errors import InstillError
@@ -98,6 +98,28 @@ class SelfInstructConfig(Strict):
     alpaca: AlpacaStyle = AlpacaStyle()
 
 
+def with_defaults(model: type[BaseModel], tree: dict[str, Any]) -> dict[str, Any]:
+    """`tree` with each partly given block filled from that field's own default, recursively.
+
+    A field such as `instructions: Decoding = Decoding(max_tokens=1024, temperature=0.7, stop=[...])` keeps the
+    paper's values in its default instance, not in `Decoding`'s field defaults; without this,
+    `instructions.max_tokens=256` would validate to a Decoding with temperature 0 and no stop texts."""
+    out = dict(tree)
+    for name, field in model.model_fields.items():
+        given = out.get(name)
+        default = field.get_default(call_default_factory=True)
+        if isinstance(given, dict) and isinstance(default, BaseModel):
+            out[name] = _deep_merge(default.model_dump(), with_defaults(type(default), given))
+    return out
+
+
+def _deep_merge(base: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for k, v in given.items():
+        merged[k] = _deep_merge(merged[k], v) if isinstance(v, dict) and isinstance(merged.get(k), dict) else v
+    return merged
+
+
 def load_config(path: str | Path | None, overrides: list[str] = (), **fields: Any) -> SelfInstructConfig:
     """A config from an optional YAML file, then `fields` (CLI options that were given), then `key=value`
     overrides; errors name the field."""
@@ -121,7 +143,7 @@ def load_config(path: str | Path | None, overrides: list[str] = (), **fields: An
     for assignment in overrides:
         apply_override(tree, assignment)
     try:
-        return SelfInstructConfig.model_validate(tree)
+        return SelfInstructConfig.model_validate(with_defaults(SelfInstructConfig, tree))
     except ValidationError as e:
         err = e.errors()[0]
         loc = ".".join(str(x) for x in err["loc"] if x not in ("openai", "local"))
