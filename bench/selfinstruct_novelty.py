@@ -7,8 +7,9 @@ is > 0.7), instill's rapidfuzz-backed filter against the rouge-score loop, on th
 Part 1 runs the rouge-score loop as the paper's script does (every pair scored with rouge-score's LCS, so the
 top-10 neighbours and the mean are known) and instill's filter (neighbours=10) on one stream, and prints both
 times, the ratio and whether every keep/reject decision is identical (both on one thread). Part 2 runs instill's
-filter alone until the pool holds --pool instructions, with --workers threads (default 2, this machine's cores). Candidates are synthetic instruction-like sentences from word lists (seeded),
-with near-copies mixed in so that the filter has work to do; they arrive in batches of 13, as one request's.
+filter alone until the pool holds --pool instructions, with --workers threads (default 2, this machine's cores).
+Candidates are synthetic instruction-like sentences from word lists (seeded), with near-copies mixed in so that
+the filter has work to do; they arrive in batches of 13, as one request's.
 """
 
 from __future__ import annotations

@@ -99,17 +99,17 @@ class SelfInstructConfig(Strict):
 
 
 def with_defaults(model: type[BaseModel], tree: dict[str, Any]) -> dict[str, Any]:
-    """`tree` with each partly given block filled from that field's own default, recursively.
+    """`tree` with each partly given block merged onto that field's own default instance.
 
     A field such as `instructions: Decoding = Decoding(max_tokens=1024, temperature=0.7, stop=[...])` keeps the
     paper's values in its default instance, not in `Decoding`'s field defaults; without this,
-    `instructions.max_tokens=256` would validate to a Decoding with temperature 0 and no stop texts."""
+    `instructions.max_tokens=256` would validate to a Decoding with temperature 0 and no stop texts. The
+    instance's dump holds its nested blocks too, so one deep merge covers every level."""
     out = dict(tree)
     for name, field in model.model_fields.items():
-        given = out.get(name)
         default = field.get_default(call_default_factory=True)
-        if isinstance(given, dict) and isinstance(default, BaseModel):
-            out[name] = _deep_merge(default.model_dump(), with_defaults(type(default), given))
+        if isinstance(out.get(name), dict) and isinstance(default, BaseModel):
+            out[name] = _deep_merge(default.model_dump(), out[name])
     return out
 
 

@@ -89,7 +89,7 @@ class NoveltyIndex:
     Args:
         threshold: reject when the max F1 is > threshold (the paper: 0.7; 0.7 itself is kept).
         neighbours: keep this many most similar pool items per kept candidate, and the mean similarity
-            (the paper: 10). 0 computes only the decision, skipping pairs by the length bound.
+            (the paper: 10). 0 keeps only the decision and its max score.
         workers: threads that score pool chunks at once (rapidfuzz releases the GIL); None: every core.
             Decisions and scores do not depend on it.
 
@@ -162,12 +162,12 @@ class NoveltyIndex:
                 continue
             batch = rouge_l_f1(inner[i, kept], m[i], m[kept]) if kept else np.zeros(0)
             ratio = ratios[i] if m[i] else np.zeros(base)  # an empty candidate: F1 0 with all (ratio('', '') is 1)
-            top_f1 = self._exact_top(ratio, int(m[i]), 1)[1]
-            best = max([*top_f1.tolist(), *batch.tolist(), 0.0])
+            top = self._exact_top(ratio, int(m[i]), max(self.k, 1))  # its first is the pool's max
+            best = max([*top[1][:1].tolist(), *batch.tolist(), 0.0])
             if best > self.threshold:
                 verdicts.append(Verdict(False, best))
                 continue
-            verdicts.append(self._stats(ratio, int(m[i]), batch, kept, candidates, best) if self.k
+            verdicts.append(self._stats(ratio, int(m[i]), top, batch, kept, candidates, best) if self.k
                             else Verdict(True, best))
             kept.append(i)
             self._append(text, strings[i])
@@ -228,11 +228,11 @@ class NoveltyIndex:
         order = np.lexsort((near, -f1))[:k]
         return near[order], f1[order]
 
-    def _stats(self, ratio: np.ndarray, m: int, batch: np.ndarray, kept: list[int], candidates: Sequence[str],
-               best: float) -> Verdict:
-        """Top-k neighbours, mean and max-over-seeds for a kept candidate (its ratios with the pool, its F1 with
-        the ones kept before it in this batch)."""
-        idx, f1 = self._exact_top(ratio, m, self.k)
+    def _stats(self, ratio: np.ndarray, m: int, top: tuple[np.ndarray, np.ndarray], batch: np.ndarray,
+               kept: list[int], candidates: Sequence[str], best: float) -> Verdict:
+        """Top-k neighbours, mean and max-over-seeds for a kept candidate, from its ratios with the pool, its
+        exact top-k there (`_exact_top`) and its F1 with the ones kept before it in this batch."""
+        idx, f1 = top
         pairs = [(self.texts[int(j)], float(s), int(j)) for j, s in zip(idx, f1)]
         pairs += [(candidates[kept[j]], float(s), len(ratio) + j) for j, s in enumerate(batch.tolist())]
         pairs.sort(key=lambda p: (-p[1], p[2]))
