@@ -28,7 +28,10 @@ def recipe_tokenizer(recipe: Recipe, train: list[Conversation]) -> Any:
         return train_tiny_tokenizer((m.content for c in train for m in c.messages), recipe.model.tiny.vocab_size)
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(recipe.model.name, trust_remote_code=recipe.model.trust_remote_code)
+    from instill.model_source import resolve_model
+
+    name = resolve_model(recipe.model.name)  # a .gguf file or a named model: its converted folder
+    return AutoTokenizer.from_pretrained(name, trust_remote_code=recipe.model.trust_remote_code)
 
 
 def add_token_counts(stats: dict[str, Any], train: list[Conversation], tokenizer: Any) -> None:

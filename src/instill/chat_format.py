@@ -34,6 +34,24 @@ CHATML_TEMPLATE = (
     "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\n' }}{%- endif -%}"
 )
 
+# Gemma's turn format, for Gemma base models whose GGUF carries no template: its vocabulary has the turn tokens
+# (<start_of_turn> 105, <end_of_turn> 106), the assistant's role is "model", a system message opens the first user
+# turn. Contents are written as they are (no trimming), so a response's text is exactly what the model learns.
+GEMMA_TEMPLATE = (
+    "{{- bos_token -}}"
+    "{%- set ns = namespace(system='') -%}"
+    "{%- for message in messages -%}"
+    "{%- if message['role'] == 'system' -%}{%- set ns.system = message['content'] + '\n\n' -%}"
+    "{%- else -%}"
+    "{%- set role = 'model' if message['role'] == 'assistant' else 'user' -%}"
+    "{{ '<start_of_turn>' + role + '\n' + (ns.system if role == 'user' else '') + message['content'] "
+    "+ '<end_of_turn>\n' }}"
+    "{%- if role == 'user' -%}{%- set ns.system = '' -%}{%- endif -%}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ '<start_of_turn>model\n' }}{%- endif -%}"
+)
+
 
 @dataclass(frozen=True)
 class ChatFormat:

@@ -25,7 +25,8 @@ si_app = typer.Typer(help="Self-Instruct: grow an instruction set from seed task
                      no_args_is_help=True)
 app.add_typer(si_app, name="selfinstruct")
 
-MODEL_HELP = "A model folder (from `instill train`) or a hub id."
+MODEL_HELP = ("A model folder (from `instill train`), a .gguf file (converted once), a named offline model "
+              "(gemma-3-270m, with the gemma extra) or a hub id.")
 
 
 @app.command()
@@ -50,6 +51,16 @@ def train(
         typer.echo(f"model saved to {out}")
 
 
+PRECISION_HELP = ("Weights for inference: auto (bf16 on a GPU or a CPU with AMX, else fp32), "
+                  "fp32 or bf16.")
+
+
+def _precision(value: str) -> str:
+    if value not in ("auto", "fp32", "bf16"):
+        raise InstillError(f"--precision {value}: expected auto, fp32 or bf16")
+    return value
+
+
 def _params(max_new_tokens: int, temperature: float, top_p: float, seed: Optional[int]):
     from instill.generate import GenerationParams
 
@@ -71,13 +82,17 @@ def generate(
     top_p: float = typer.Option(1.0, help="Nucleus sampling mass (with temperature > 0)."),
     seed: Optional[int] = typer.Option(None, help="Seed for sampling."),
     stream_out: bool = typer.Option(True, "--stream/--no-stream", help="Print tokens as they come."),
+    precision: str = typer.Option("auto", help=PRECISION_HELP),
 ) -> None:
-    """Answer one instruction with a model, streaming the reply."""
+    """Answer one instruction with a model, streaming the reply.
+
+    `--raw` continues plain text as a base model does: `instill generate -m gemma-3-270m --raw "The capital of France is"`.
+    """
     from instill.generate import generate as run_generate
     from instill.generate import load_chat_model, stream
 
     params = _params(max_new_tokens, temperature, top_p, seed)
-    cm = load_chat_model(model)
+    cm = load_chat_model(model, precision=_precision(precision))
     messages = None if raw else ([{"role": "system", "content": system}] if system else []) + [
         {"role": "user", "content": prompt}
     ]
@@ -108,6 +123,7 @@ def chat(
     temperature: float = typer.Option(0.0, help="0 = greedy decoding; above 0 samples."),
     top_p: float = typer.Option(1.0, help="Nucleus sampling mass (with temperature > 0)."),
     seed: Optional[int] = typer.Option(None, help="Seed for sampling."),
+    precision: str = typer.Option("auto", help=PRECISION_HELP),
 ) -> None:
     """Talk to a model in the terminal: multi-turn, streamed; /reset clears the history, /exit quits.
 
@@ -121,7 +137,7 @@ def chat(
             raise InstillError("give --model DIR (a model folder) or --base-url URL (a server)")
         from instill.generate import load_chat_model
 
-        chat_loop(load_chat_model(model), params, system_prompt=system)
+        chat_loop(load_chat_model(model, precision=_precision(precision)), params, system_prompt=system)
         return
     from instill.llm import SamplingParams
     from instill.llm.openai import OpenAIBackend
@@ -163,6 +179,7 @@ def serve(
         "run many times faster with 1."
     ),
     access_log: bool = typer.Option(True, "--access-log/--no-access-log", help="Log one line per request."),
+    precision: str = typer.Option("auto", help=PRECISION_HELP),
 ) -> None:
     """Serve a model over an OpenAI-compatible HTTP API.
 
@@ -188,7 +205,7 @@ def serve(
         import torch
 
         torch.set_num_threads(threads)  # before the worker thread starts; it inherits the setting
-    cm = load_chat_model(model)
+    cm = load_chat_model(model, precision=_precision(precision))
     cm.model.to(_device(device))
     settings = ServeSettings(model_name=name or model, api_key=api_key or None, max_batch_size=max_batch_size,
                              max_wait_ms=max_wait_ms, max_queue=max_queue, timeout_s=timeout,
@@ -303,6 +320,7 @@ def eval_cmd(
     batch_size: int = typer.Option(16, help="Prompts generated together."),
     out: str = typer.Option("eval_out", help="Folder for predictions.jsonl and metrics.json."),
     per_task_table: bool = typer.Option(False, "--per-task", help="Print the per-task table too."),
+    precision: str = typer.Option("auto", help=PRECISION_HELP),
 ) -> None:
     """Evaluate a model zero-shot (or few-shot, or with chain of thought) and write every prediction.
 
@@ -323,7 +341,7 @@ def eval_cmd(
         raise InstillError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
     try:
         cfg = EvalConfig(options=options, normalize=normalize, prompt_style=prompt_style, max_new_tokens=max_new_tokens,
-                         cot_max_new_tokens=cot_max_new_tokens, batch_size=batch_size)
+                         cot_max_new_tokens=cot_max_new_tokens, batch_size=batch_size, precision=precision)
     except ValidationError as e:
         first = e.errors()[0]
         raise InstillError(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}") from None

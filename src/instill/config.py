@@ -172,8 +172,8 @@ class TrainConfig(Strict):
     warmup_steps: int = Field(0, ge=0)
     max_grad_norm: float | None = Field(1.0, gt=0, description="gradient clipping; null turns it off")
     precision: Literal["auto", "fp32", "bf16"] = Field(
-        "auto", description="bf16 autocast (fp32 master weights) or fp32; auto = bf16 on a GPU that supports it, "
-        "else fp32 (CPUs without bf16 units run it slower)")
+        "auto", description="bf16 autocast (fp32 master weights, fp32 loss) or fp32; auto = bf16 on a GPU that "
+        "supports it or a CPU with AMX, else fp32 (measured slower than fp32 on CPUs without AMX, AVX-512 BF16 included)")
     log_every: int = Field(10, gt=0)
     eval_every: int | None = Field(None, gt=0, description="steps between validation losses; null = at the end only")
     save_every: int | None = Field(None, gt=0, description="steps between resumable checkpoints; null = none")
@@ -193,10 +193,18 @@ class EvalConfig(Strict):
     max_new_tokens: int = Field(64, gt=0, description="longest generated answer")
     cot_max_new_tokens: int = Field(192, gt=0, description="longest generated answer in chain-of-thought formats")
     batch_size: int = Field(16, gt=0, description="prompts generated together (ranking: half as many items per step)")
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="weights for inference: auto = bf16 on a GPU or a CPU with AMX, else fp32 "
+        "(log-probabilities stay fp32)")
     base: bool = Field(True, description="instill run: also evaluate the base model, for the base vs tuned report")
     base_model: str | None = Field(None, description="instill run: the base model to compare with; null = model.name "
                                                        "(for model.name=tiny, the untrained model saved as run_dir/base_model)")
     samples: int = Field(3, ge=0, description="report: side-by-side sample answers per held-out cluster")
+    showcase: list[str] = Field(
+        default_factory=lambda: ["What is the national flower of India?", "Translate to French: I love cats.",
+                                 "Is this review positive or negative? The soup was cold and the waiter was rude."],
+        description="instill run: prompts the base model continues as raw text and the tuned model answers, side by "
+                    "side in the report (the first held-out item is added); [] turns it off")
 
 
 class Recipe(Strict):

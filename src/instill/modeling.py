@@ -12,6 +12,7 @@ import torch
 from instill.chat_format import CHATML_TEMPLATE
 from instill.config import ModelConfig, TinyModelConfig
 from instill.errors import InstillError
+from instill.model_source import named_model_hint, resolve_model
 
 TINY_SPECIAL_TOKENS = ["<|pad|>", "<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
@@ -21,6 +22,7 @@ class Loaded:
     model: Any
     tokenizer: Any
     is_seq2seq: bool
+    folder: str | None = None  # the folder it was read from (a converted GGUF's cache folder), None for a hub id
 
 
 def train_tiny_tokenizer(texts: Iterable[str], vocab_size: int) -> Any:
@@ -71,11 +73,13 @@ def _looks_like_path(name: str) -> bool:
 
 
 def load_pretrained(name: str, trust_remote_code: bool = False, dtype: torch.dtype = torch.float32) -> Loaded:
-    """Load a model folder or hub id with the Auto classes; encoder-decoders come as AutoModelForSeq2SeqLM."""
+    """Load a model folder, GGUF file, named offline model or hub id (see `model_source`) with the Auto classes;
+    encoder-decoders come as AutoModelForSeq2SeqLM."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
-    if _looks_like_path(name) and not Path(name).expanduser().is_dir():
+    if _looks_like_path(name) and not Path(name).expanduser().exists():
         raise InstillError(f"model path '{name}' does not exist")
+    asked, name = name, resolve_model(name)
     if (Path(name) / "adapter_config.json").is_file():
         return _load_adapter(name, dtype)
     try:
@@ -85,10 +89,12 @@ def load_pretrained(name: str, trust_remote_code: bool = False, dtype: torch.dty
         model = auto.from_pretrained(name, dtype=dtype, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as e:
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise InstillError(f"could not load model '{name}': {reason}") from None
+        hint = named_model_hint(asked)
+        raise InstillError(f"{hint}; the hub said: {reason}" if hint else f"could not load model '{name}': {reason}") from None
     if tokenizer.pad_token is None:  # many base models have none; padded positions never carry loss
         tokenizer.pad_token = tokenizer.eos_token
-    return Loaded(model, tokenizer, bool(config.is_encoder_decoder))
+    folder = name if Path(name).is_dir() else None
+    return Loaded(model, tokenizer, bool(config.is_encoder_decoder), folder)
 
 
 def _load_adapter(folder: str, dtype: torch.dtype) -> Loaded:
@@ -104,7 +110,7 @@ def _load_adapter(folder: str, dtype: torch.dtype) -> Loaded:
         model = auto.from_pretrained(folder, dtype=dtype).merge_and_unload()
     except (OSError, ValueError) as e:
         raise InstillError(f"could not load the base model of adapter '{folder}': {str(e).splitlines()[0]}") from None
-    return Loaded(model, AutoTokenizer.from_pretrained(folder), task == "SEQ_2_SEQ_LM")
+    return Loaded(model, AutoTokenizer.from_pretrained(folder), task == "SEQ_2_SEQ_LM", folder)
 
 
 def attn_implementation(name: str, is_seq2seq: bool) -> str | None:

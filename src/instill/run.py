@@ -83,6 +83,35 @@ def base_model_of(recipe: Recipe) -> str:
     return recipe.model.name
 
 
+def _train_speed(run_dir: Path) -> dict[str, Any]:
+    """Training tokens per second (mean over logged windows) and steps, from metrics.jsonl."""
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        return {}
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rates = [r["tokens_per_s"] for r in rows if "tokens_per_s" in r]
+    if not rates:
+        return {}
+    return {"train_tokens_per_s": round(sum(rates) / len(rates), 1), "train_steps": max(r["step"] for r in rows)}
+
+
+def _showcase(recipe: Recipe, evals: dict[str, str], items: list, held: list[str], run_dir: Path) -> None:
+    """Base raw continuations beside tuned answers for the recipe's prompts and the first held-out item."""
+    from instill.evaluate.runner import model_stamp
+    from instill.evaluate.showcase import SHOWCASE_FILE, read_showcase, showcase, write_showcase
+
+    prompts = list(recipe.eval.showcase)
+    first_held = next((it for it in items if it.cluster in held), None)
+    if first_held is not None:
+        prompts.append(first_held.messages[-1]["content"])
+    settings = {"prompts": prompts, "base": model_stamp(evals["base"]), "tuned": model_stamp(evals["tuned"]),
+                "max_new_tokens": recipe.eval.max_new_tokens, "precision": recipe.eval.precision}
+    path = run_dir / "eval" / SHOWCASE_FILE
+    if read_showcase(path, settings) is None:
+        rows = showcase(evals["base"], evals["tuned"], prompts, recipe.eval.max_new_tokens, recipe.eval.precision)
+        write_showcase(path, rows, settings)
+
+
 def run(recipe: Recipe, progress: bool = True) -> Path:
     """Run every stage that is not done yet; returns the path of report.md."""
     from instill.build import add_token_counts, recipe_tokenizer, write_mixture
@@ -146,7 +175,11 @@ def run(recipe: Recipe, progress: bool = True) -> Path:
         _, timings[f"eval_{name}"] = _timed(f"eval {name} ({model})",
                                             lambda: evaluate_model(model, items, recipe.eval, out, progress))
     held = sorted(held_out_closure(recipe.mixture.held_out_clusters, recipe.mixture.related_clusters))
+    if recipe.eval.showcase and "base" in evals:
+        _, dt = _timed("showcase", lambda: _showcase(recipe, evals, items, held, run_dir))
+        timings["showcase"] = dt
     total = time.perf_counter() - t_start
-    extra = {"stage_seconds": {k: round(v, 1) for k, v in timings.items()}, "wall_seconds_this_call": round(total, 1)}
+    extra = {"stage_seconds": {k: round(v, 1) for k, v in timings.items()}, "wall_seconds_this_call": round(total, 1),
+             **_train_speed(run_dir)}
     return write_report(run_dir, run_dir / "eval" / "base" if "base" in evals else None, run_dir / "eval" / "tuned",
                         held, recipe.eval.samples, extra=extra)

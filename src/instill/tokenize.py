@@ -111,6 +111,18 @@ def encode_prompt(tokenizer: Any, fmt: ChatFormat, messages: list[dict[str, str]
     return [i for ids in piece_ids(tokenizer, pieces) for i in ids]
 
 
+def encode_raw(tokenizer: Any, text: str, is_seq2seq: bool = False) -> list[int]:
+    """Plain text as a base model reads it: with the tokenizer's own special tokens (the BOS that Llama and Gemma
+    need; GPT-2 style tokenizers add none), minus an EOS the tokenizer may append, which would end a text that is
+    meant to be continued. Encoders keep their EOS (T5's inputs end with one).
+    """
+    ids = list(tokenizer(text)["input_ids"])
+    eos = tokenizer.eos_token_id
+    if not is_seq2seq and ids and eos is not None and ids[-1] == eos and not text.endswith(tokenizer.eos_token or "\0"):
+        ids.pop()
+    return ids
+
+
 def _truncate_prompt(ids: list[int], budget: int, keep_head: int) -> list[int]:
     """Cut a prompt to `budget` tokens from the left of what follows its first `keep_head` tokens.
 

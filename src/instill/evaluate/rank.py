@@ -18,6 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from instill.errors import InstillError
+from instill.tokenize import encode_raw
 
 log = logging.getLogger("instill.evaluate")
 
@@ -54,7 +55,7 @@ def split_context(tokenizer: Any, context: str, option: str, *,
     if context and is_seq2seq:
         ctx_ids, option_ids = tokenizer(context)["input_ids"], _plain(tokenizer, option)
     elif context:
-        ctx_ids = tokenizer(context)["input_ids"]
+        ctx_ids = encode_raw(tokenizer, context)
         option_ids = _plain(tokenizer, context + option)[len(_plain(tokenizer, context)):]
     else:
         start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id

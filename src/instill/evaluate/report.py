@@ -169,6 +169,7 @@ def write_report(run_dir: str | Path, base_dir: Path | None, tuned_dir: Path, he
                  samples: int = 3, title: str | None = None, extra: dict[str, Any] | None = None) -> Path:
     """Write report.md, report.json and plots/ under run_dir from the evaluations in base_dir and tuned_dir."""
     from instill.evaluate.runner import METRICS as METRICS_FILE, read_predictions
+    from instill.evaluate.showcase import SHOWCASE_FILE, read_showcase
 
     run = Path(run_dir)
     tuned = _load(tuned_dir / METRICS_FILE)
@@ -201,6 +202,15 @@ def write_report(run_dir: str | Path, base_dir: Path | None, tuned_dir: Path, he
            "![per-cluster scores](plots/clusters.png)", ""]
     if has_loss:
         md += ["![training loss](plots/loss.png)", ""]
+    shown = read_showcase(run / "eval" / SHOWCASE_FILE)
+    if shown:
+        report["showcase"] = shown
+        (run / "report.json").write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
+        md += ["## Base vs tuned, side by side", "",
+               "The base model continues each prompt as plain text; the tuned model answers it as a user turn "
+               "(both greedy).", "", "| prompt | base model (raw continuation) | tuned model (answer) |", "|---|---|---|"]
+        md += [f"| {_quote(r['prompt'], 400)} | {_quote(r['base'])} | {_quote(r['tuned'])} |" for r in shown]
+        md.append("")
     md += ["## Per task", "", *_md_table(comparison["tasks"], "task", with_cluster=True), ""]
     if side:
         md += ["## Sample answers (held out)", "", "| task | prompt | reference | base | tuned |", "|---|---|---|---|---|"]

@@ -49,7 +49,8 @@ def model_stamp(model: str) -> str:
 
 def settings_of(model: str, items: Sequence[EvalItem], cfg: EvalConfig) -> dict[str, Any]:
     """What determines an evaluation's result: the model, the items and how they are asked."""
-    asked = cfg.model_dump(include={"options", "normalize", "prompt_style", "max_new_tokens", "cot_max_new_tokens"})
+    asked = cfg.model_dump(include={"options", "normalize", "prompt_style", "max_new_tokens", "cot_max_new_tokens",
+                                    "precision"})
     return {"model": str(model), "weights": model_stamp(model), "items": items_fingerprint(items),
             "n_items": len(items), **asked}
 
@@ -75,7 +76,7 @@ def evaluate_model(model: str, items: Sequence[EvalItem], cfg: EvalConfig, out_d
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    cm = load_chat_model(model)
+    cm = load_chat_model(model, precision=cfg.precision)
     with torch.inference_mode():
         answers = answer_all(cm, items, style=cfg.prompt_style, options_mode=cfg.options, normalize=cfg.normalize,
                              max_new_tokens=cfg.max_new_tokens, cot_max_new_tokens=cfg.cot_max_new_tokens,

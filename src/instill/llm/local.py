@@ -12,12 +12,12 @@ from instill.errors import InstillError
 from instill.generate import ChatModel
 from instill.llm.base import Completion, Message, SamplingParams
 from instill.llm.batch import Row, Sampling, generate_rows
-from instill.tokenize import encode_prompt
+from instill.tokenize import encode_prompt, encode_raw
 
 
 def raw_prompt_ids(cm: ChatModel, text: str) -> list[int]:
-    """Plain-text prompt ids; seq2seq encoders get their usual special tokens (as `generate --raw`)."""
-    ids = cm.tokenizer(text, add_special_tokens=cm.is_seq2seq)["input_ids"]
+    """Plain-text prompt ids, with the tokenizer's own special tokens (see `encode_raw`)."""
+    ids = encode_raw(cm.tokenizer, text, cm.is_seq2seq)
     if not ids:
         raise InstillError("a prompt is empty: there is nothing to continue")
     return ids

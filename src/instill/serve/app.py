@@ -30,6 +30,7 @@ from instill.serve.batcher import Batcher, Job, QueueFull
 from instill.serve.schema import (
     APIError, ChatCompletionRequest, CompletionRequest, _Common, chat_body, chunk, completion_body, usage,
 )
+from instill.tokenize import encode_raw
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,7 @@ class _Api:
 
     def _raw_ids(self, prompt: str | list[int]) -> list[int]:
         if isinstance(prompt, str):
-            ids = self.cm.tokenizer(prompt, add_special_tokens=self.cm.is_seq2seq)["input_ids"]
+            ids = encode_raw(self.cm.tokenizer, prompt, self.cm.is_seq2seq)
         else:
             ids = list(prompt)
             if any(not 0 <= i < len(self.cm.tokenizer) for i in ids):

@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from instill.chat_format import ChatFormat
-
-CHAT_FILE = "instill_chat.json"  # the chat format a model was trained with, read back by generate/chat
+from instill.model_source import CHAT_FILE
 
 
 def checkpoint_dir(run_dir: Path, step: int) -> Path:

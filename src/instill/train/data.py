@@ -16,6 +16,7 @@ from instill.chat_format import ChatFormat, chat_format_for
 from instill.config import DataConfig, Recipe, SourceConfig
 from instill.errors import InstillError
 from instill.mixture import Mixture, build_mixture, check_no_leak
+from instill.model_source import saved_end_of_turn
 from instill.modeling import Loaded, load_for_training
 from instill.records import Conversation, to_conversations
 from instill.sources import load_source
@@ -46,7 +47,10 @@ def load_model_and_format(recipe: Recipe, train_convs: list[Conversation]) -> tu
     """The recipe's model and tokenizer (the tiny tokenizer is trained on `train_convs`) and its chat format."""
     texts = (m.content for c in train_convs for m in c.messages)
     loaded = load_for_training(recipe.model, texts, recipe.seed)
-    return loaded, chat_format_for(loaded.tokenizer, recipe.chat.template, recipe.chat.end_of_turn)
+    end_of_turn = recipe.chat.end_of_turn
+    if end_of_turn is None and loaded.folder is not None:  # a folder instill saved or converted says its own
+        end_of_turn = saved_end_of_turn(loaded.folder)
+    return loaded, chat_format_for(loaded.tokenizer, recipe.chat.template, end_of_turn)
 
 
 def prepare_conversations(recipe: Recipe, mixture: Mixture | None = None) -> tuple[list[Conversation], list[Conversation]]:

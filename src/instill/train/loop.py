@@ -21,6 +21,7 @@ from instill.chat_format import ChatFormat
 from instill.config import Recipe, TrainConfig, save_recipe
 from instill.errors import InstillError
 from instill.mixture import Mixture, build_mixture
+from instill.precision import resolve_precision
 from instill.tokenize import IGNORE_INDEX, Encoded
 from instill.train import checkpoint
 from instill.train.batching import GroupedStream
@@ -79,10 +80,9 @@ def _has_accelerator() -> bool:
 
 
 def _precision(cfg: TrainConfig) -> str:
-    """accelerate's mixed_precision for train.precision; auto = bf16 on a GPU with bf16 units."""
-    if cfg.precision == "auto":
-        return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
-    return "bf16" if cfg.precision == "bf16" else "no"
+    """accelerate's mixed_precision for train.precision; auto = bf16 on a GPU or CPU with bf16 units."""
+    device = "cuda" if torch.cuda.is_available() else ("cpu" if not _has_accelerator() else "other")
+    return "bf16" if resolve_precision(cfg.precision, device) == "bf16" else "no"
 
 
 def _make_stream(
@@ -98,8 +98,14 @@ def _make_stream(
                          packed=cfg.batching == "packed", sort=grouped)
 
 
-def _prepare_model(model: Any, cfg: TrainConfig, is_seq2seq: bool) -> Any:
-    """Activation checkpointing and LoRA, in that order (peft wraps a model whose layers already recompute)."""
+def _prepare_model(model: Any, cfg: TrainConfig, is_seq2seq: bool, precision: str) -> Any:
+    """Activation checkpointing and LoRA, in that order (peft wraps a model whose layers already recompute).
+
+    LoRA under bf16: the frozen base weights are stored in bf16 (they need no fp32 master copy), the adapters stay
+    fp32. Autocast caches its bf16 copy only of weights that require grad, so a frozen fp32 base was cast again in
+    every forward: the 262k x 640 tied head of Gemma once per loss chunk. Measured on Gemma 3 270M, LoRA r=16 on
+    2 cores: 82 tok/s with fp32 base weights under autocast against 212 tok/s in plain fp32.
+    """
     if cfg.activation_checkpointing:
         kwargs = {"use_reentrant": False}  # the reentrant variant needs inputs that require grad (LoRA has none)
         if hasattr(model, "activation_checkpointing_enable"):  # the newer name; gradient_checkpointing_* warns
@@ -107,7 +113,9 @@ def _prepare_model(model: Any, cfg: TrainConfig, is_seq2seq: bool) -> Any:
         else:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
     if cfg.method == "lora":
-        model = _apply_lora(model, cfg, is_seq2seq)
+        if precision == "bf16":
+            model = model.to(torch.bfloat16)
+        model = _apply_lora(model, cfg, is_seq2seq)  # peft keeps the adapters in fp32 (autocast_adapter_dtype)
     return model
 
 
@@ -148,7 +156,8 @@ def setup(recipe: Recipe, mixture: Mixture | None = None) -> Session:
     # AcceleratorState is a process-wide singleton that refuses a second precision; reset it (keeping the
     # process group) so one process can run several trainings (tests, sweeps). Private, but stable since 0.20.
     AcceleratorState._reset_state(reset_partial_state=False)
-    accelerator = Accelerator(mixed_precision=_precision(cfg), cpu=not _has_accelerator())
+    mixed = _precision(cfg)
+    accelerator = Accelerator(mixed_precision=mixed, cpu=not _has_accelerator())
     set_seed(recipe.seed)
     run_dir = Path(recipe.run_dir)
     if not cfg.resume and any((run_dir / name).exists() for name in ("metrics.jsonl", "model", "checkpoints")):
@@ -176,7 +185,7 @@ def setup(recipe: Recipe, mixture: Mixture | None = None) -> Session:
     base_dir = run_dir / BASE_MODEL_DIR
     if recipe.model.name == "tiny" and accelerator.is_main_process and not base_dir.exists():
         checkpoint.save_model(loaded.model, loaded.tokenizer, fmt, base_dir, merge_lora=False)
-    model = _prepare_model(loaded.model, cfg, loaded.is_seq2seq)
+    model = _prepare_model(loaded.model, cfg, loaded.is_seq2seq, "bf16" if mixed == "bf16" else "fp32")
     head = _loss_head(model, cfg, loaded.is_seq2seq, accelerator)
     row_length = _pack_row_length(loaded.model, recipe)
     stream = _make_stream(cfg, train_data, loaded.is_seq2seq, accelerator.num_processes, recipe.seed)
@@ -331,6 +340,8 @@ def train(recipe: Recipe, mixture: Mixture | None = None) -> Path:
     state = s.accelerator.get_state_dict(s.model) if s.recipe.train.method == "full" else None
     if s.accelerator.is_main_process:
         model = s.accelerator.unwrap_model(s.model)
+        if any(p.dtype == torch.bfloat16 for p in model.parameters()):
+            model = model.float()  # a bf16 LoRA base: merged and saved in fp32, as it was loaded
         checkpoint.save_model(model, s.tokenizer, s.fmt, out, s.recipe.train.lora.merge, state_dict=state)
     s.accelerator.wait_for_everyone()
     return out

@@ -1,0 +1,48 @@
+"""The seeds' picture: a base model continues a prompt as text; the tuned model answers it.
+
+For a handful of prompts, the base model gets the bare text (its tokenizer's BOS, no chat template: the way a base
+model is used) and the tuned one the prompt as a user turn, both greedy. Written to `showcase.json`, shown in the
+report beside each other.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+SHOWCASE_FILE = "showcase.json"
+
+
+def showcase(base: str, tuned: str, prompts: Sequence[str], max_new_tokens: int, precision: str) -> list[dict]:
+    """[{prompt, base, tuned}] for each prompt: the base model's raw continuation, the tuned model's answer."""
+    import torch
+
+    from instill.generate import GenerationParams, generate, load_chat_model
+
+    params = GenerationParams(max_new_tokens=max_new_tokens)
+    rows: list[dict[str, Any]] = [{"prompt": p} for p in prompts]
+    with torch.inference_mode():
+        cm = load_chat_model(base, precision=precision)
+        for r in rows:
+            r["base"] = generate(cm, None, params, raw=r["prompt"])
+        cm = load_chat_model(tuned, precision=precision)
+        for r in rows:
+            r["tuned"] = generate(cm, [{"role": "user", "content": r["prompt"]}], params)
+    return rows
+
+
+def write_showcase(path: Path, rows: list[dict], settings: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"settings": settings, "rows": rows}, indent=1, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(path)
+
+
+def read_showcase(path: Path, settings: dict[str, Any] | None = None) -> list[dict] | None:
+    """The rows of a showcase file (None when missing, or made with other settings than `settings`)."""
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if settings is not None and data.get("settings") != settings:
+        return None
+    return data["rows"]
