@@ -143,3 +143,49 @@ def test_generate_runs_on_a_saved_model(tmp_path, tiny_llama_dir):
     cm = load_chat_model(str(tiny_llama_dir))
     expected = generate(cm, [{"role": "user", "content": "hello"}], GenerationParams(max_new_tokens=5))
     assert res.stdout.strip() == expected
+
+
+# --- files that are not UTF-8, recipes with several mistakes --------------------------------------------------------
+
+
+def test_a_recipe_that_is_not_utf8_is_one_line_naming_file_and_byte(tmp_path):
+    (tmp_path / "r.yaml").write_bytes(b"# caf\xe9\nmodel: {name: tiny}\n")
+    assert_user_error(instill(tmp_path, "train", "r.yaml"), "r.yaml:1:", "not UTF-8", "byte 5")
+
+
+@pytest.mark.parametrize("kind, args", [
+    ("task card", ["data", "tasks", "--cards", "bad.yaml"]),
+    ("sweep file", ["sweep", "bad.yaml"]),
+])
+def test_other_yaml_files_that_are_not_utf8_are_one_line(tmp_path, kind, args):
+    (tmp_path / "bad.yaml").write_bytes(b"cluster: x\nname: \xff\xfe\n")
+    assert_user_error(instill(tmp_path, *args), "bad.yaml:2:", f"this {kind} is not UTF-8")
+
+
+def test_model_string_shorthand_and_every_recipe_error_at_once(tmp_path):
+    from instill.config import load_recipe
+    from instill.errors import InstillError
+
+    (tmp_path / "r.yaml").write_text("model: tiny\ndata: {train: [{format: alpaca, path: x.json}]}\n")
+    assert load_recipe(tmp_path / "r.yaml").model.name == "tiny"
+    (tmp_path / "bad.yaml").write_text("model: tiny\ntrain: {lr: -1, batch_size: 0, epochs: 1}\n"
+                                       "data: {train: [{format: alpaca, path: x.json}]}\n")
+    with pytest.raises(InstillError) as e:
+        load_recipe(tmp_path / "bad.yaml")
+    assert "train.lr" in str(e.value) and "train.batch_size" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_tk_instruct_adds_a_period_unless_any_punctuation_ends_the_field():
+    from instill.formats import _tk_field
+
+    assert _tk_field("take place:") == "take place:"  # task1540's definition; Tk-Instruct checks string.punctuation
+    assert _tk_field("Answer (yes/no)") == "Answer (yes/no)"
+    assert _tk_field("Say it") == "Say it."
+
+
+def test_eval_per_task_takes_a_number_and_show_tasks_prints_the_table(tmp_path, tiny_llama_dir):
+    res = instill(tmp_path, "eval", "-m", str(tiny_llama_dir), "--tasks", "uppercase", "--per-task", "2",
+                  "--show-tasks", "--precision", "fp32", "--out", str(tmp_path / "ev"))
+    assert res.returncode == 0, res.stderr[-1500:]
+    preds = (tmp_path / "ev" / "predictions.jsonl").read_text().splitlines()
+    assert len(preds) == 2 and "uppercase" in res.stdout

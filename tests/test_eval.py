@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from instill.config import EvalConfig
 from instill.evaluate.items import EvalItem, item_from_conversation, read_eval_jsonl, task_items
 from instill.evaluate.metrics import exact_match, mean_x100, normalize_answer, rouge_l
 from instill.evaluate.predict import Answer, match_option
@@ -184,6 +185,10 @@ def write_micro(tmp_path, **fmt):
     return path
 
 
+def preds_of(run, name):
+    return [json.loads(x) for x in (run / "eval" / name / "predictions.jsonl").read_text().splitlines()]
+
+
 def is_png(path):
     return path.is_file() and path.stat().st_size > 2000 and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -212,17 +217,30 @@ def test_instill_run_end_to_end_then_resume_skips_finished_stages(tmp_path, capl
     assert nli["delta"] == pytest.approx(nli["tuned"] - nli["base"])
     assert {s["cluster"] for s in report["samples"]} == {"nli", "paraphrase"} and len(report["samples"]) == 4
     md = (run / "report.md").read_text()
-    for needle in ("## Per cluster", "| nli (held out) |", "## Per task", "## Sample answers", "plots/clusters.png"):
+    for needle in ("## Per cluster", "| nli (held out) |", "## Per task", "## Sample answers", "plots/clusters.png",
+                   "## Base vs tuned, side by side", "Δ 95% interval"):
         assert needle in md
+    # the seeds' picture: the recipe's default prompts plus the first held-out item, base raw beside tuned
+    shown = report["showcase"]
+    assert [r["prompt"] for r in shown[:3]] == EvalConfig().showcase and len(shown) == 4
+    held_prompts = {p["prompt"][-1]["content"] for p in preds_of(run, "tuned") if p["cluster"] in ("nli", "paraphrase")}
+    assert shown[3]["prompt"] in held_prompts
+    assert all(isinstance(r["base"], str) and isinstance(r["tuned"], str) for r in shown)
+    for group in ("held_out", "seen"):
+        o = report["overall"][group]
+        lo, hi = o["delta_ci95"]
+        assert lo <= o["delta"] + 1e-6 and o["delta"] - 1e-6 <= hi
 
     # again: nothing is redone
     from instill.config import load_recipe
     from instill.run import run as run_pipeline
 
     stamp = (run / "eval" / "tuned" / "predictions.jsonl").stat().st_mtime_ns
+    shown_stamp = (run / "eval" / "showcase.json").stat().st_mtime_ns
     caplog.set_level("INFO")
     run_pipeline(load_recipe(recipe), progress=False)
     assert (run / "eval" / "tuned" / "predictions.jsonl").stat().st_mtime_ns == stamp
+    assert (run / "eval" / "showcase.json").stat().st_mtime_ns == shown_stamp
     assert "train: done already" in caplog.text and "eval base: done already" in caplog.text
 
     # a changed training field is refused, not mixed into the old run
@@ -233,6 +251,20 @@ def test_instill_run_end_to_end_then_resume_skips_finished_stages(tmp_path, capl
     run_pipeline(load_recipe(recipe, ["eval.options=generate"]), progress=False)
     preds = [json.loads(x) for x in (run / "eval" / "tuned" / "predictions.jsonl").read_text().splitlines()]
     assert all(p["method"] == "generate" for p in preds)
+
+
+def test_bootstrap_interval_of_the_paired_delta():
+    from instill.evaluate.report import bootstrap_delta
+
+    def preds(scores, cluster):
+        return [{"task": "t", "index": i, "cluster": cluster, "scores": {"score": s}} for i, s in enumerate(scores)]
+
+    always = bootstrap_delta(preds([0.0] * 20, "nli"), preds([1.0] * 20, "nli"), ["nli"])
+    assert always == {"held_out": [100.0, 100.0]}  # every item gained: no resample can say otherwise
+    base, tuned = preds([0, 1] * 50, "a"), preds([1, 1] * 50, "a")  # half the items gain 100: mean +50
+    ci = bootstrap_delta(base, tuned, [])["seen"]
+    assert ci[0] < 50 < ci[1] and 35 < ci[0] and ci[1] < 65
+    assert bootstrap_delta(base, tuned, []) == {"seen": ci}  # seeded: the same interval every time
 
 
 def test_instill_run_resumes_a_training_cut_short(tmp_path, caplog):

@@ -277,3 +277,46 @@ def test_generation_and_ranking_run_the_output_layer_only_where_needed(gguf_file
     score_options(cm.model, [(ctx, options)], items_per_step=1)
     longest = max(len(o) for o in options)
     assert rows == [1, 2 * (longest - 1)]  # the context's last position, then option positions (padded to longest)
+
+
+def test_lora_under_bf16_keeps_a_bf16_base_fp32_adapters_and_saves_fp32(tiny_llama_dir, tmp_path, alpaca_file,
+                                                                          make_recipe):
+    from safetensors.torch import load_file
+
+    from instill.config import Recipe
+    from instill.train.loop import fit, setup, train
+
+    recipe = Recipe.model_validate(make_recipe(tmp_path / "run", alpaca_file, str(tiny_llama_dir), max_steps=1,
+                                               precision="bf16", method="lora"))
+    s = setup(recipe)
+    dtypes = {("lora_" in n, p.dtype) for n, p in s.model.named_parameters()}
+    assert dtypes == {(False, torch.bfloat16), (True, torch.float32)}  # frozen base bf16, trained adapters fp32
+    assert all(p.requires_grad == ("lora_" in n) for n, p in s.model.named_parameters())
+    fit(s)
+    recipe = Recipe.model_validate(make_recipe(tmp_path / "run2", alpaca_file, str(tiny_llama_dir), max_steps=1,
+                                               precision="bf16", method="lora"))
+    out = train(recipe)
+    saved = load_file(str(out / "model.safetensors"))
+    assert {t.dtype for t in saved.values()} == {torch.float32}  # merged and saved in fp32, as it was loaded
+
+
+def test_raw_prompts_get_the_tokenizers_bos_and_never_a_trailing_eos(gguf_file, cache):
+    from instill.evaluate.rank import split_context
+    from instill.generate import _prompt_ids, load_chat_model
+    from instill.tokenize import encode_raw
+
+    path, _ = gguf_file
+    cm = load_chat_model(str(path), precision="fp32")
+    bos = cm.tokenizer.bos_token_id
+    assert encode_raw(cm.tokenizer, "Add 2 and 3.")[0] == bos
+    assert _prompt_ids(cm, None, "Add 2 and 3.")[0, 0].item() == bos  # instill generate --raw
+    assert split_context(cm.tokenizer, "Add 2 and 3. The answer is", " 5")[0][0] == bos  # ranking, prompt_style=raw
+
+    class AppendsEos:  # some tokenizers end every encoding with eos; a text to continue must not end there
+        eos_token, eos_token_id = "</s>", 2
+
+        def __call__(self, text):
+            return {"input_ids": [1, 7, 8, 2]}
+
+    assert encode_raw(AppendsEos(), "go on") == [1, 7, 8]
+    assert encode_raw(AppendsEos(), "go on", is_seq2seq=True) == [1, 7, 8, 2]  # an encoder keeps its eos

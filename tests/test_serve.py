@@ -239,6 +239,23 @@ def test_wrong_or_missing_api_key_is_401(url, key):
     assert_error(httpx.get(url + "/models", headers={"Authorization": "Bearer x"}), 401)
 
 
+@pytest.mark.parametrize("messages, says", [
+    ([{"role": "assistant", "content": "Hello"}], "nothing to answer"),
+    ([{"role": "user", "content": None}], "not null"),
+    ([{"role": "system", "content": None}, {"role": "user", "content": "Hi"}], "not null"),
+])
+def test_chat_messages_a_model_cannot_answer_are_400_naming_messages(url, messages, says):
+    err = assert_error(post(url, "/chat/completions", {"model": NAME, "messages": messages}), 400, param="messages")
+    assert says in err["message"]
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])
+def test_the_authorization_scheme_is_case_insensitive(url, scheme):
+    r = httpx.get(url + "/models", headers={"Authorization": f"{scheme} {KEY}"})
+    assert r.status_code == 200, r.text
+    assert_error(httpx.get(url + "/models", headers={"Authorization": f"Basic {KEY}"}), 401)  # another scheme
+
+
 def test_health_needs_no_key(url):
     r = httpx.get(url.removesuffix("/v1") + "/health")
     assert r.status_code == 200 and r.json()["status"] == "ok" and r.json()["model"] == NAME

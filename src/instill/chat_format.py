@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from instill.errors import InstillError
+from instill.errors import InstillError, read_utf8
 
 # Alpaca-style plain text: needs no new tokens, so it works with any base model's tokenizer. The bos token (when the
 # tokenizer has one) starts the text, as base models saw in pre-training; the eos token ends each response, which is
@@ -101,7 +101,7 @@ def chat_format_for(tokenizer: Any, template: str = "auto", end_of_turn: str | N
         path = Path(template)
         if not path.is_file():
             raise InstillError(f"chat.template: no such file '{template}' (or use auto, tokenizer, default)")
-        text = path.read_text(encoding="utf-8")
+        text = read_utf8(path, "chat template")
     eot = end_of_turn if end_of_turn is not None else tokenizer.eos_token
     if not eot:
         raise InstillError("the tokenizer has no eos token; set chat.end_of_turn to the text that ends a response")

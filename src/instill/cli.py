@@ -286,10 +286,13 @@ def data_build(
 
     mix, paths = build(load_recipe(recipe, overrides or []), plot=plot)
     s = mix.stats
+    held = set(mix.held_out_tasks)
+    n_held = sum(1 for c in mix.eval if c.task in held)
     typer.echo(f"{s['examples']} training examples from {len(s['tasks'])} tasks in {len(s['clusters'])} clusters "
                f"({s['tokens']['prompt']} prompt + {s['tokens']['target']} target tokens); "
-               f"{len(mix.validation)} validation; {len(mix.eval)} eval rows from {len(mix.held_out_tasks)} held-out tasks "
-               f"(clusters: {', '.join(mix.held_out_clusters) or 'none'})")
+               f"{len(mix.validation)} validation; {len(mix.eval)} eval rows: {n_held} from "
+               f"{len(mix.held_out_tasks)} held-out tasks (clusters: {', '.join(mix.held_out_clusters) or 'none'}), "
+               f"{len(mix.eval) - n_held} unseen instances of seen tasks")
     typer.echo("formats: " + ", ".join(f"{k} {v}" for k, v in s["formats"].items()))
     typer.echo(f"wrote {paths['train'].parent}/: " + ", ".join(p.name for p in paths.values()))
 
@@ -319,7 +322,7 @@ def eval_cmd(
     cot_max_new_tokens: int = typer.Option(192, help="Longest generated chain of thought."),
     batch_size: int = typer.Option(16, help="Prompts generated together."),
     out: str = typer.Option("eval_out", help="Folder for predictions.jsonl and metrics.json."),
-    per_task_table: bool = typer.Option(False, "--per-task", help="Print the per-task table too."),
+    per_task_table: bool = typer.Option(False, "--show-tasks", help="Print the per-task table too."),
     precision: str = typer.Option("auto", help=PRECISION_HELP),
 ) -> None:
     """Evaluate a model zero-shot (or few-shot, or with chain of thought) and write every prediction.

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from instill.errors import InstillError
+from instill.errors import InstillError, read_utf8
 
 
 class Strict(BaseModel):
@@ -210,6 +210,14 @@ class EvalConfig(Strict):
 class Recipe(Strict):
     """A whole run: where it writes, what it trains, on what, and how."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _model_shorthand(cls, data: Any) -> Any:
+        """`model: NAME` means `model: {name: NAME}`."""
+        if isinstance(data, dict) and isinstance(data.get("model"), str):
+            data = {**data, "model": {"name": data["model"]}}
+        return data
+
     run_dir: str = "runs/default"
     seed: int = 0
     model: ModelConfig = ModelConfig()
@@ -270,7 +278,11 @@ def _known_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
 
 
 def _describe(err: ValidationError, source: str, overrides: list[str]) -> str:
-    first = err.errors()[0]
+    """Every error of a recipe, each with its field path and where it was set, on one line ('; ' between)."""
+    return "; ".join(_describe_one(e, source, overrides) for e in err.errors())
+
+
+def _describe_one(first: Any, source: str, overrides: list[str]) -> str:
     loc = ".".join(str(p) for p in first["loc"])
     # name the override that set the field, if one did; else the recipe file
     top = ".".join(str(p) for p in first["loc"] if not isinstance(p, int))
@@ -319,7 +331,7 @@ def load_recipe(path: str | Path | None, overrides: list[str] = ()) -> Recipe:
         if not p.is_file():
             raise InstillError(f"{p}: recipe not found")
         try:
-            tree = _yaml(p.read_text(encoding="utf-8")) or {}
+            tree = _yaml(read_utf8(p, "recipe")) or {}
         except yaml.YAMLError as e:
             raise InstillError(f"{p}: invalid YAML: {' '.join(str(e).split())}") from None
         if not isinstance(tree, dict):

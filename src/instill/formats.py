@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import re
+import string
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -151,7 +152,7 @@ def _zero_shot(task: Task, instance: Instance, template: Template, style: str) -
 def _tk_field(text: str) -> str:
     """Tk-Instruct appends a period to a field that does not end in punctuation."""
     text = text.strip()
-    return text if not text or text[-1] in ".!?\"'" else text + "."
+    return text if not text or text[-1] in string.punctuation else text + "."
 
 
 def tk_instruct_prompt(definition: str, exemplars: list[tuple[str, str]], question: str) -> str:

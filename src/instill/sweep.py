@@ -24,7 +24,7 @@ import yaml
 from pydantic import Field, ValidationError
 
 from instill.config import Strict, load_recipe
-from instill.errors import InstillError
+from instill.errors import InstillError, read_utf8
 
 
 class SweepPoint(Strict):
@@ -48,7 +48,7 @@ def load_sweep(path: str | Path) -> Sweep:
     if not p.is_file():
         raise InstillError(f"{p}: sweep file not found")
     try:
-        sweep = Sweep.model_validate(yaml.safe_load(p.read_text(encoding="utf-8")) or {})
+        sweep = Sweep.model_validate(yaml.safe_load(read_utf8(p, "sweep file")) or {})
     except yaml.YAMLError as e:
         raise InstillError(f"{p}: invalid YAML: {' '.join(str(e).split())}") from None
     except ValidationError as e:

@@ -57,6 +57,27 @@ def compare(base: dict[str, Any] | None, tuned: dict[str, Any], held_out_cluster
     return {"overall": overall, "clusters": rows("clusters"), "tasks": rows("tasks")}
 
 
+def bootstrap_delta(base_preds: list[dict], tuned_preds: list[dict], held_out_clusters: Sequence[str],
+                    resamples: int = 2000, seed: int = 0) -> dict[str, list[float]]:
+    """95% interval of tuned minus base mean score per group (held_out, seen): a paired bootstrap over items (each
+    resample draws items with replacement and takes both models' scores on them), seeded, so a reader can tell a
+    gain from noise."""
+    import numpy as np
+
+    base_by_key = {(p["task"], p["index"]): p["scores"][HEADLINE] for p in base_preds}
+    out = {}
+    for group, keep in (("held_out", True), ("seen", False)):
+        pairs = [(base_by_key[(p["task"], p["index"])], p["scores"][HEADLINE]) for p in tuned_preds
+                 if (p["cluster"] in held_out_clusters) == keep and (p["task"], p["index"]) in base_by_key]
+        if len(pairs) < 2:
+            continue
+        diff = np.array([t - b for b, t in pairs]) * 100  # scores are 0-1 per item; reported x100
+        draws = np.random.default_rng(seed).integers(0, len(diff), size=(resamples, len(diff)))
+        means = diff[draws].mean(axis=1)
+        out[group] = [round(float(np.percentile(means, 2.5)), 1), round(float(np.percentile(means, 97.5)), 1)]
+    return out
+
+
 def pick_samples(base_preds: list[dict] | None, tuned_preds: list[dict], held_out_clusters: Sequence[str],
                  per_cluster: int) -> list[dict[str, Any]]:
     """A few items per held-out cluster (free-text tasks first: they show more than a chosen option), with the
@@ -175,8 +196,11 @@ def write_report(run_dir: str | Path, base_dir: Path | None, tuned_dir: Path, he
     tuned = _load(tuned_dir / METRICS_FILE)
     base = _load(base_dir / METRICS_FILE) if base_dir is not None else None
     comparison = compare(base, tuned, held_out_clusters)
-    side = pick_samples(read_predictions(base_dir) if base is not None else None, read_predictions(tuned_dir),
-                        held_out_clusters, samples)
+    base_preds, tuned_preds = read_predictions(base_dir) if base is not None else None, read_predictions(tuned_dir)
+    side = pick_samples(base_preds, tuned_preds, held_out_clusters, samples)
+    if base_preds is not None:
+        for group, ci in bootstrap_delta(base_preds, tuned_preds, held_out_clusters).items():
+            comparison["overall"][group]["delta_ci95"] = ci
     plots = run / "plots"
     plots.mkdir(parents=True, exist_ok=True)
     plot_clusters(comparison, plots / "clusters.png")
@@ -194,10 +218,13 @@ def write_report(run_dir: str | Path, base_dir: Path | None, tuned_dir: Path, he
            "; score = accuracy for tasks with options, ROUGE-L otherwise (x100)"]
     for k, v in (extra or {}).items():
         md.append(f"- {k.replace('_', ' ')}: {v}")
-    md += ["", "## Overall", "", "| tasks | n | base | tuned | Δ |", "|---|---|---|---|---|"]
+    md += ["", "## Overall", "", "| tasks | n | base | tuned | Δ | Δ 95% interval (paired bootstrap) |",
+           "|---|---|---|---|---|---|"]
     for group, o in comparison["overall"].items():
+        ci = o.get("delta_ci95")
         md.append(f"| {group.replace('_', '-')} | {o['n']} | {_fmt(o['base'])} | {_fmt(o['tuned'])} | "
-                  f"{'–' if o['delta'] is None else format(o['delta'], '+.1f')} |")
+                  f"{'–' if o['delta'] is None else format(o['delta'], '+.1f')} | "
+                  f"{'–' if ci is None else f'{ci[0]:+.1f} to {ci[1]:+.1f}'} |")
     md += ["", "## Per cluster", "", *_md_table(comparison["clusters"], "cluster"), "",
            "![per-cluster scores](plots/clusters.png)", ""]
     if has_loss:

@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError
 
 from instill.config import Strict, apply_override
-from instill.errors import InstillError
+from instill.errors import InstillError, read_utf8
 from instill.llm.base import SamplingParams
 from instill.llm.load import BackendConfig
 from instill.selfinstruct import prompts
@@ -129,7 +129,7 @@ def load_config(path: str | Path | None, overrides: list[str] = (), **fields: An
         if not p.is_file():
             raise InstillError(f"{p}: config not found")
         try:
-            tree = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+            tree = yaml.safe_load(read_utf8(p, "Self-Instruct config")) or {}
         except yaml.YAMLError as e:
             raise InstillError(f"{p}: invalid YAML: {' '.join(str(e).split())}") from None
         if not isinstance(tree, dict):

@@ -276,12 +276,13 @@ class _RequireKey:
     but its name."""
 
     def __init__(self, app: Any, key: str) -> None:
-        self.app, self.expected = app, f"Bearer {key}".encode()
+        self.app, self.expected = app, key.encode()
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/v1"):
-            given = dict(scope["headers"]).get(b"authorization", b"")
-            if not secrets.compare_digest(given, self.expected):
+            scheme, _, given = dict(scope["headers"]).get(b"authorization", b"").partition(b" ")
+            # the scheme is case-insensitive (RFC 9110, section 11.1): "bearer KEY" is the same credential
+            if scheme.lower() != b"bearer" or not secrets.compare_digest(given.strip(), self.expected):
                 error = APIError(401, "Incorrect or missing API key: send 'Authorization: Bearer KEY'",
                                  code="invalid_api_key")
                 await _error(error)(scope, receive, send)

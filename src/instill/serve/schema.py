@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from instill.llm.batch import Generated
 
@@ -97,7 +97,13 @@ class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[TextPart] | None = None
+    content: str | list[TextPart] | None = None  # null only for an assistant turn (OpenAI: one with tool calls)
+
+    @model_validator(mode="after")
+    def _content_given(self) -> "ChatMessage":
+        if self.content is None and self.role != "assistant":
+            raise ValueError(f"a {self.role} message needs content (a string or text parts), not null")
+        return self
 
     def as_dict(self) -> dict[str, str]:
         """{role, content} as the chat template expects; `developer` is the newer name of `system`."""
@@ -111,6 +117,13 @@ class ChatCompletionRequest(_Common):
     logprobs: bool | None = None
     tools: list[Any] | None = None
     response_format: dict[str, Any] | None = None
+
+    @field_validator("messages")
+    @classmethod
+    def _something_to_answer(cls, messages: list[ChatMessage]) -> list[ChatMessage]:
+        if all(m.role == "assistant" for m in messages):
+            raise ValueError("the messages hold no user or system message: there is nothing to answer")
+        return messages
 
     def unsupported(self) -> dict[str, bool]:
         structured = bool(self.response_format) and self.response_format.get("type") not in (None, "text")

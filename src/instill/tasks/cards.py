@@ -24,7 +24,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from instill.errors import InstillError, where
+from instill.errors import InstillError, read_utf8, where
 from instill.tasks.generators import generate_splits, get_generator
 from instill.tasks.task import SPLITS, Instance, Task
 from instill.tasks.template import Template
@@ -182,7 +182,7 @@ def load_card(path: str | Path) -> Task:
     if not path.is_file():
         raise InstillError(f"{path}: task card not found")
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_CardLoader)  # noqa: S506 - SafeLoader subclass
+        raw = yaml.load(read_utf8(path, "task card"), Loader=_CardLoader)  # noqa: S506 - SafeLoader subclass
     except yaml.YAMLError as e:
         raise InstillError(f"{path}: invalid YAML: {' '.join(str(e).split())}") from None
     if not isinstance(raw, dict):
