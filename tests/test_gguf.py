@@ -320,3 +320,18 @@ def test_raw_prompts_get_the_tokenizers_bos_and_never_a_trailing_eos(gguf_file, 
 
     assert encode_raw(AppendsEos(), "go on") == [1, 7, 8]
     assert encode_raw(AppendsEos(), "go on", is_seq2seq=True) == [1, 7, 8, 2]  # an encoder keeps its eos
+
+
+def test_ranking_uses_the_current_cache_argument(tiny_llama_dir):
+    import warnings
+
+    from instill.evaluate.rank import score_options
+    from instill.modeling import load_pretrained
+
+    model = load_pretrained(str(tiny_llama_dir)).model
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cached = score_options(model, [([5, 6, 7], [[8, 9], [10, 11, 12]])], use_cache=True)
+        rows = score_options(model, [([5, 6, 7], [[8, 9], [10, 11, 12]])], use_cache=False)
+    assert not [w for w in caught if "past_key_values" in str(w.message)]  # the name transformers 5.40 removes
+    assert cached[0].loglik == pytest.approx(rows[0].loglik, abs=1e-4)

@@ -257,6 +257,12 @@ def _logits_kwargs(model: Any, keep: int) -> dict[str, int]:
     return {"logits_to_keep": keep} if "logits_to_keep" in inspect.signature(base.forward).parameters else {}
 
 
+def _cache_kwarg(model: Any) -> str:
+    """transformers 5.24 renamed `past_key_values` to `cache` (the old name warns, and goes in 5.40)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+
+
 def _device(model: Any) -> torch.device:
     return next(model.parameters()).device
 
@@ -273,13 +279,13 @@ def _causal_cached_step(model: Any, batch: list[Item]) -> tuple[list, list]:
     logits = out.logits[:, -1:][row_item]  # (R, 1, V): the last context position predicts each first option token
     longest = max(len(o) for o in options)
     if longest > 1:
-        cache = out.past_key_values
+        cache = out.cache if getattr(out, "cache", None) is not None else out.past_key_values
         cache.reorder_cache(row_item)  # (B, ...) -> (R, ...): index_select repeats each item's context per option
         rest, rest_mask = _pad([o[:-1] for o in options], device, left=False, width=longest - 1)  # (R, N-1)
         start = ctx_mask.sum(-1)[row_item]  # (R,) real context length = the first option position
         out = model(input_ids=rest, attention_mask=torch.cat([ctx_mask[row_item], rest_mask], dim=1),
                     position_ids=start[:, None] + torch.arange(longest - 1, device=device),
-                    past_key_values=cache, use_cache=True)
+                    use_cache=True, **{_cache_kwarg(model): cache})
         logits = torch.cat([logits, out.logits], dim=1)  # (R, N, V)
     targets, mask = _pad(options, device, left=False, width=longest)
     return _option_scores(logits, targets, mask)
