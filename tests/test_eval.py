@@ -290,6 +290,45 @@ def test_instill_run_resumes_a_training_cut_short(tmp_path, caplog):
     assert "eval tuned: done already" not in caplog.text  # a retrained model is evaluated again
 
 
+def test_instill_run_finishes_after_a_kill_during_or_right_after_the_final_save(tmp_path, caplog):
+    import shutil
+
+    from instill.config import load_recipe
+    from instill.run import STAGES_FILE, run as run_pipeline
+
+    recipe = load_recipe(write_micro(tmp_path), ["eval.base=false", "eval.showcase=[]"])
+    run_pipeline(recipe, progress=False)
+    run = tmp_path / "run"
+    assert not (run / "model.partial").exists()  # the save was renamed into place
+    stages_path = run / STAGES_FILE
+
+    def unfinish() -> None:
+        stages = json.loads(stages_path.read_text())
+        stages["train"]["finished"] = False
+        stages_path.write_text(json.dumps(stages))
+
+    # killed after the model was renamed into place, before the stage was recorded: the model is whole, kept
+    unfinish()
+    stamp = (run / "model" / "config.json").stat().st_mtime_ns
+    caplog.set_level("INFO")
+    run_pipeline(recipe, progress=False)
+    assert "saved whole before the run stopped" in caplog.text
+    assert (run / "model" / "config.json").stat().st_mtime_ns == stamp
+    assert json.loads(stages_path.read_text())["train"]["finished"]
+
+    # killed in the middle of the save: a partial folder, no model; the rerun trains from the checkpoint and saves
+    unfinish()
+    (run / "model").rename(run / "model.partial")
+    (run / "model.partial" / "model.safetensors").write_bytes(b"cut short")
+    caplog.clear()
+    run_pipeline(recipe, progress=False)
+    assert "resumed from" in caplog.text and (run / "model" / "config.json").is_file()
+    assert not (run / "model.partial").exists()
+    from instill.modeling import load_pretrained
+
+    load_pretrained(str(run / "model"))  # loads: the weights are whole
+
+
 def test_run_without_a_mixture_is_a_clear_error(tmp_path):
     from instill.config import load_recipe
     from instill.run import run as run_pipeline

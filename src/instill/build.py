@@ -14,6 +14,7 @@ from typing import Any
 
 from instill.config import Recipe
 from instill.errors import InstillError
+from instill.files import write_text_atomic
 from instill.mixture import Mixture, build_mixture
 from instill.records import Conversation, write_conversations_jsonl
 
@@ -88,7 +89,7 @@ def write_mixture(mix: Mixture, out_dir: Path, plot: bool = True) -> dict[str, P
     write_conversations_jsonl(mix.validation, paths["validation"])
     write_conversations_jsonl(mix.eval, paths["eval"])
     paths["stats"] = out_dir / "stats.json"
-    paths["stats"].write_text(json.dumps(mix.stats, indent=1), encoding="utf-8")
+    write_text_atomic(paths["stats"], json.dumps(mix.stats, indent=1))
     if plot:
         paths["plot"] = out_dir / "composition.png"
         plot_composition(mix.stats, paths["plot"])

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from instill.errors import InstillError, read_utf8
+from instill.errors import InstillError
+from instill.files import read_utf8
 
 # Alpaca-style plain text: needs no new tokens, so it works with any base model's tokenizer. The bos token (when the
 # tokenizer has one) starts the text, as base models saw in pre-training; the eos token ends each response, which is

@@ -13,7 +13,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from instill.errors import InstillError, read_utf8
+from instill.errors import InstillError
+from instill.files import read_utf8
 
 
 class Strict(BaseModel):

@@ -7,6 +7,7 @@ Records validate on construction, so a bad record fails where it was read, not d
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
@@ -159,8 +160,10 @@ def to_conversations(
 def write_conversations_jsonl(conversations: Iterable[Conversation], path: str) -> int:
     """Write Conversation JSONL (instill's interchange format); returns the count written."""
     n = 0
-    with open(path, "w", encoding="utf-8") as f:
+    tmp = f"{path}.tmp"  # renamed when whole: a kill leaves the old file or the new one
+    with open(tmp, "w", encoding="utf-8") as f:
         for conv in conversations:
             f.write(json.dumps(conv.to_dict(), ensure_ascii=False) + "\n")
             n += 1
+    os.replace(tmp, path)
     return n

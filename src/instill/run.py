@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from instill.config import Recipe
 from instill.errors import InstillError
+from instill.files import write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class Stages:
 
     def _write(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(self.done, indent=1))
+        write_text_atomic(self.path, json.dumps(self.done, indent=1))
 
 
 def _timed(label: str, fn: Callable[[], Any]) -> tuple[Any, float]:
@@ -147,13 +148,18 @@ def run(recipe: Recipe, progress: bool = True) -> Path:
     fp = fingerprint(recipe, STAGE_FIELDS["train"])
     model_dir = run_dir / "model"
     started = any((run_dir / n).exists() for n in ("metrics.jsonl", "checkpoints", "model"))
+    if model_dir.is_dir() and not stages.check("train", fp, started):
+        if stages.done.get("train", {}).get("fingerprint") != fp:  # trained by hand, or by an older instill
+            raise InstillError(f"{model_dir} exists but this run did not finish training it; use another run_dir")
+        # this recipe's training was under way and the final save is atomic, so the folder is whole: only the
+        # record after it was missed (killed in between)
+        log.info("train: the model was saved whole before the run stopped (%s)", model_dir)
+        stages.finish("train", fp, 0.0)
     if stages.check("train", fp, started) and model_dir.is_dir():
         log.info("train: done already (%s)", model_dir)
     else:
         from instill.train.loop import train
 
-        if model_dir.is_dir():  # a model without a finished record: trained by hand, or by an older instill
-            raise InstillError(f"{model_dir} exists but this run did not finish training it; use another run_dir")
         stages.start("train", fp)
         r = recipe.model_copy(deep=True)
         r.train.resume = started  # a training cut short continues from its newest checkpoint

@@ -24,7 +24,8 @@ import yaml
 from pydantic import Field, ValidationError
 
 from instill.config import Strict, load_recipe
-from instill.errors import InstillError, read_utf8
+from instill.errors import InstillError
+from instill.files import read_utf8, write_text_atomic
 
 
 class SweepPoint(Strict):
@@ -87,7 +88,7 @@ def run_sweep(sweep: Sweep, extra_overrides: list[str] = (), progress: bool = Tr
         md.append(f"| {r['x']:g} | [{r['label']}]({r['label']}/report.md) | {r['train_examples']} | "
                   f"{fmt(r['held_out_base'])} | {fmt(r['held_out_tuned'])} | {fmt(r['seen_tuned'])} |")
     md += ["", "![sweep](sweep.png)", ""]
-    (out / "sweep.md").write_text("\n".join(md), encoding="utf-8")
+    write_text_atomic(out / "sweep.md", "\n".join(md))
     return out / "sweep.md"
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from instill.evaluate.scoring import METRICS
+from instill.files import write_text_atomic
 
 HEADLINE = "score"
 
@@ -208,7 +209,7 @@ def write_report(run_dir: str | Path, base_dir: Path | None, tuned_dir: Path, he
     report = {"run_dir": str(run), "held_out_clusters": list(held_out_clusters), "base_model": base and
               base["settings"]["model"], "tuned_model": tuned["settings"]["model"], **comparison, "samples": side,
               "plots": ["plots/clusters.png"] + (["plots/loss.png"] if has_loss else []), **(extra or {})}
-    (run / "report.json").write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
+    write_text_atomic(run / "report.json", json.dumps(report, indent=1, ensure_ascii=False))
 
     md = [f"# {title or 'instill report: ' + run.name}", ""]
     md += [f"- tuned model: `{report['tuned_model']}`", f"- base model: `{report['base_model'] or 'not evaluated'}`",
@@ -232,7 +233,7 @@ def write_report(run_dir: str | Path, base_dir: Path | None, tuned_dir: Path, he
     shown = read_showcase(run / "eval" / SHOWCASE_FILE)
     if shown:
         report["showcase"] = shown
-        (run / "report.json").write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
+        write_text_atomic(run / "report.json", json.dumps(report, indent=1, ensure_ascii=False))
         md += ["## Base vs tuned, side by side", "",
                "The base model continues each prompt as plain text; the tuned model answers it as a user turn "
                "(both greedy).", "", "| prompt | base model (raw continuation) | tuned model (answer) |", "|---|---|---|"]
@@ -251,5 +252,5 @@ def write_report(run_dir: str | Path, base_dir: Path | None, tuned_dir: Path, he
     where_preds = " and ".join(f"`{rel(d)}`" for d in (base_dir if base else None, tuned_dir) if d is not None)
     md += [f"Every prediction, with its prompt, is in {where_preds}.", ""]
     path = run / "report.md"
-    path.write_text("\n".join(md), encoding="utf-8")
+    write_text_atomic(path, "\n".join(md))
     return path

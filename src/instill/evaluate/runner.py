@@ -17,6 +17,7 @@ from instill.config import EvalConfig
 from instill.evaluate.items import EvalItem
 from instill.evaluate.predict import answer_all
 from instill.evaluate.scoring import prediction_row, score_item, summarize
+from instill.files import write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ def evaluate_model(model: str, items: Sequence[EvalItem], cfg: EvalConfig, out_d
     tmp.replace(out / PREDICTIONS)
     result = {"settings": settings_of(model, items, cfg), "seconds": round(time.perf_counter() - t0, 2),
               **summarize(rows)}
-    (out / METRICS).write_text(json.dumps(result, indent=1), encoding="utf-8")  # last: marks the evaluation done
+    write_text_atomic(out / METRICS, json.dumps(result, indent=1))  # last: marks the evaluation done
     log.info("%s: score %.2f over %d items (%s)", model, result["overall"].get("score", 0.0), len(rows), out)
     return result
 

@@ -12,7 +12,8 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError
 
 from instill.config import Strict, apply_override
-from instill.errors import InstillError, read_utf8
+from instill.errors import InstillError
+from instill.files import read_utf8
 from instill.llm.base import SamplingParams
 from instill.llm.load import BackendConfig
 from instill.selfinstruct import prompts

@@ -24,7 +24,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from instill.errors import InstillError, read_utf8, where
+from instill.errors import InstillError, where
+from instill.files import read_utf8
 from instill.tasks.generators import generate_splits, get_generator
 from instill.tasks.task import SPLITS, Instance, Task
 from instill.tasks.template import Template

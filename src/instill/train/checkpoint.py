@@ -45,8 +45,12 @@ def save_model(
     """A folder transformers loads as is: weights, tokenizer with its chat template, generation stop ids.
 
     An unmerged LoRA run saves the adapter (peft's format); `instill generate` and `chat` load it with its base.
+    Written to `out.partial` and renamed when whole: a kill at any moment leaves no model folder or a whole one
+    (the checkpoints stay, so a rerun finishes the run).
     """
-    out.mkdir(parents=True, exist_ok=True)
+    final, out = out, out.with_name(out.name + ".partial")
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
     if merge_lora and hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
     eot_id = fmt.end_of_turn_id(tokenizer)
@@ -59,4 +63,6 @@ def save_model(
     tokenizer.chat_template = fmt.template
     tokenizer.save_pretrained(str(out))
     (out / CHAT_FILE).write_text(json.dumps({"end_of_turn": fmt.end_of_turn}, indent=1))
-    return out
+    shutil.rmtree(final, ignore_errors=True)  # a model saved before (train.resume=true ran again): replaced whole
+    out.rename(final)
+    return final
