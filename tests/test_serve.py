@@ -453,3 +453,48 @@ def test_instill_chat_against_a_closed_port_is_one_line_error():
     )
     lines = res.stderr.strip().splitlines()
     assert res.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: GET http://127.0.0.1:9/v1/models")
+
+
+def test_a_body_past_the_limit_is_413_at_once_and_the_server_goes_on(cm):
+    settings = ServeSettings(model_name=NAME, max_body_mb=0.01)  # 10 KB
+    with ServerThread(create_app(cm, settings)) as root:
+        big = {"model": NAME, "prompt": "x " * 20000}
+        err = assert_error(httpx.post(root + "/v1/completions", json=big, timeout=30), 413, code="request_too_large")
+        assert "--max-body-mb" in err["message"]
+
+        def chunks():  # no Content-Length: the limit is counted as the body streams in
+            for _ in range(40):
+                yield b" " * 1024
+
+        r = httpx.post(root + "/v1/completions", content=chunks(), headers={"Content-Type": "application/json"},
+                       timeout=30)
+        assert_error(r, 413, code="request_too_large")
+        ok = httpx.post(root + "/v1/completions", json={"model": NAME, "prompt": "Hi", "max_tokens": 2}, timeout=30)
+        assert ok.status_code == 200, ok.text
+
+
+def test_tokenizing_a_prompt_does_not_hold_up_the_event_loop(cm, monkeypatch):
+    import threading
+
+    from instill.serve import app as app_module
+
+    started, release = threading.Event(), threading.Event()
+    real = app_module.chat_prompt_ids
+
+    def slow(cm_, messages):  # a prompt that takes long to tokenize (a huge one, say)
+        started.set()
+        release.wait(30)
+        return real(cm_, messages)
+
+    monkeypatch.setattr(app_module, "chat_prompt_ids", slow)
+    with ServerThread(create_app(cm, ServeSettings(model_name=NAME))) as root:
+        result = {}
+        t = threading.Thread(target=lambda: result.update(r=httpx.post(
+            root + "/v1/chat/completions", json={"model": NAME, "messages": HELLO, "max_tokens": 2}, timeout=60)))
+        t.start()
+        assert started.wait(30)
+        health = httpx.get(root + "/health", timeout=10)  # answered while the prompt is still being tokenized
+        assert health.status_code == 200 and not release.is_set()
+        release.set()
+        t.join(60)
+        assert result["r"].status_code == 200

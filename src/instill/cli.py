@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -152,6 +152,15 @@ def chat(
     chat_loop(None, params, system_prompt=system, reply=lambda history: backend.stream_chat(history, sampling))
 
 
+def _serve_default(name: str) -> Any:
+    """A default of the server's settings, so the flag and ServeSettings cannot disagree."""
+    import dataclasses
+
+    from instill.serve.settings import ServeSettings
+
+    return next(f.default for f in dataclasses.fields(ServeSettings) if f.name == name)
+
+
 @app.command()
 def serve(
     model: str = typer.Option(..., "--model", "-m", help=MODEL_HELP),
@@ -179,6 +188,8 @@ def serve(
         "run many times faster with 1."
     ),
     access_log: bool = typer.Option(True, "--access-log/--no-access-log", help="Log one line per request."),
+    max_body_mb: float = typer.Option(_serve_default("max_body_mb"), help="Largest request body in MB; larger "
+                                      "ones are answered 413 at once."),
     precision: str = typer.Option("auto", help=PRECISION_HELP),
 ) -> None:
     """Serve a model over an OpenAI-compatible HTTP API.
@@ -193,7 +204,7 @@ def serve(
     from instill.serve.app import ServeSettings
     from instill.serve.server import run_server
 
-    for flag, value in [("--max-batch-size", max_batch_size), ("--max-queue", max_queue),
+    for flag, value in [("--max-batch-size", max_batch_size), ("--max-queue", max_queue), ("--max-body-mb", max_body_mb),
                         ("--timeout", timeout), ("--default-max-tokens", default_max_tokens)]:
         if value <= 0:
             raise InstillError(f"{flag} must be positive (got {value:g})")
@@ -209,7 +220,7 @@ def serve(
     cm.model.to(_device(device))
     settings = ServeSettings(model_name=name or model, api_key=api_key or None, max_batch_size=max_batch_size,
                              max_wait_ms=max_wait_ms, max_queue=max_queue, timeout_s=timeout,
-                             default_max_tokens=default_max_tokens)
+                             default_max_tokens=default_max_tokens, max_body_mb=max_body_mb)
     run_server(cm, settings, host, port, access_log=access_log)
 
 

@@ -13,8 +13,8 @@ import logging
 import secrets
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any, AsyncIterator
 
 from fastapi import FastAPI, Request
@@ -30,20 +30,10 @@ from instill.serve.batcher import Batcher, Job, QueueFull
 from instill.serve.schema import (
     APIError, ChatCompletionRequest, CompletionRequest, _Common, chat_body, chunk, completion_body, usage,
 )
+from instill.serve.settings import ServeSettings
 from instill.tokenize import encode_raw
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ServeSettings:
-    model_name: str  # what clients pass as `model`
-    api_key: str | None = None  # None: no authentication
-    max_batch_size: int = 16  # sequences generated together
-    max_wait_ms: float = 10.0  # how long the first queued request waits for company
-    max_queue: int = 256  # waiting requests past which the server answers 429
-    timeout_s: float = 120.0  # per request, queueing included: 504 past it
-    default_max_tokens: int = 256  # chat requests that give no max_tokens (completions default to 16, as OpenAI)
 
 
 def create_app(cm: ChatModel, settings: ServeSettings, batcher: Batcher | None = None) -> FastAPI:
@@ -64,6 +54,7 @@ def create_app(cm: ChatModel, settings: ServeSettings, batcher: Batcher | None =
     _add_error_handlers(app)
     if settings.api_key:
         app.add_middleware(_RequireKey, key=settings.api_key)
+    app.add_middleware(_BodyLimit, limit=int(settings.max_body_mb * 2**20))  # added last: it runs first
     api = _Api(cm, settings, batcher)
 
     @app.get("/health")
@@ -96,6 +87,12 @@ class _Api:
         self.cm, self.settings, self.batcher = cm, settings, batcher
         self.created = int(time.time())
         self.context = None if cm.is_seq2seq else getattr(cm.model.config, "max_position_embeddings", None)
+        # prompts are tokenized here, off the event loop (a long prompt never holds up other requests), one at a
+        # time (a fast tokenizer shared by threads can refuse concurrent use)
+        self.tokenizing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tokenize")
+
+    async def _off_loop(self, fn: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.tokenizing, fn)
 
     async def completions(self, req: CompletionRequest) -> Any:
         self._check_model(req.model)
@@ -103,7 +100,7 @@ class _Api:
         prompts = req.prompts()
         if not prompts:
             raise APIError(400, "prompt must not be empty", param="prompt")
-        ids = [self._raw_ids(p) for p in prompts]
+        ids = await self._off_loop(lambda: [self._raw_ids(p) for p in prompts])
         rows = self._rows(req, ids, req.max_tokens, 16)
         return await self._answer(req, rows, chat=False, rid=f"cmpl-{uuid.uuid4().hex}")
 
@@ -111,7 +108,7 @@ class _Api:
         self._check_model(req.model)
         req.refuse_unsupported()
         try:
-            ids = chat_prompt_ids(self.cm, [m.as_dict() for m in req.messages])
+            ids = await self._off_loop(lambda: chat_prompt_ids(self.cm, [m.as_dict() for m in req.messages]))
         except InstillError as e:  # e.g. the template wants alternating roles
             raise APIError(400, str(e), param="messages") from None
         rows = self._rows(req, [ids], req.token_limit(), self.settings.default_max_tokens)
@@ -240,6 +237,8 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, e: StarletteHTTPException) -> JSONResponse:
+        if isinstance(e.__cause__, APIError):  # FastAPI wraps what reading the body raised (a 413 from _BodyLimit)
+            return _error(e.__cause__)
         kind = "not_found" if e.status_code == 404 else None
         return _error(APIError(e.status_code, f"{request.method} {request.url.path}: {e.detail}", code=kind))
 
@@ -268,6 +267,36 @@ def validation_error(errors: list[dict[str, Any]]) -> APIError:
         return APIError(400, f"Missing required parameter: '{'.'.join(loc)}'", param=loc[0],
                         code="missing_required_parameter")
     return APIError(400, f"Invalid value for '{'.'.join(loc)}': {msg}", param=loc[0], code="invalid_value")
+
+
+class _BodyLimit:
+    """413 for a body past `limit` bytes: at once from Content-Length, else as soon as the streamed body passes it
+    (raised inside the app, so the error handlers answer it)."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    def _too_large(self) -> APIError:
+        return APIError(413, f"The request body is larger than this server's limit of {self.limit / 2**20:g} MB "
+                             "(instill serve --max-body-mb)", code="request_too_large")
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            return await _error(self._too_large())(scope, receive, send)
+        seen = 0
+
+        async def counted() -> dict:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise self._too_large()
+            return message
+
+        await self.app(scope, counted, send)
 
 
 class _RequireKey:
