@@ -189,3 +189,19 @@ def test_eval_per_task_takes_a_number_and_show_tasks_prints_the_table(tmp_path, 
     assert res.returncode == 0, res.stderr[-1500:]
     preds = (tmp_path / "ev" / "predictions.jsonl").read_text().splitlines()
     assert len(preds) == 2 and "uppercase" in res.stdout
+
+
+def test_openai_content_parts_are_joined_and_an_image_part_is_one_line(tmp_path):
+    from instill.sources import load_source
+
+    text = {"messages": [{"role": "user", "content": [{"type": "text", "text": "Say hi."}]},
+                         {"role": "assistant", "content": [{"type": "text", "text": "Hi"}, {"type": "text", "text": "!"}]}]}
+    path = write_jsonl(tmp_path / "chats.jsonl", [text])
+    (conv,) = list(load_source(format="openai", path=str(path)))
+    assert [m.content for m in conv.messages] == ["Say hi.", "Hi\n!"]
+    image = {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x.png"}}]},
+                          {"role": "assistant", "content": "A cat."}]}
+    write_jsonl(tmp_path / "chats.jsonl", [text, image])
+    (tmp_path / "r.yaml").write_text("model: {name: tiny}\ndata: {train: [{format: openai, path: chats.jsonl}]}\n")
+    assert_user_error(instill(tmp_path, "train", "r.yaml", *TINY), "chats.jsonl:2:", "messages[0]", "content[0]",
+                      "'image_url'")

@@ -89,6 +89,25 @@ def sharegpt(row: dict[str, Any], train_on: str = "all", source: str | None = No
     return chat_to_conversation(msgs, train_on=train_on, source=source)
 
 
+def _content(message: dict[str, Any]) -> str:
+    """A message's text: a string, or OpenAI content parts whose text parts are joined (as the API reads them);
+    a part of another type (an image, audio) has no text to train on and is refused.
+
+    >>> _content({"content": [{"type": "text", "text": "Hello"}, {"type": "text", "text": "there"}]})
+    'Hello\\nthere'
+    """
+    if not isinstance(message.get("content"), list):
+        return _field(message, "content")
+    texts = []
+    for j, part in enumerate(message["content"]):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind != "text" or not isinstance(part.get("text"), str):
+            raise InstillError(f"content[{j}]: only text parts can be trained on (got "
+                               f"{repr(kind) if kind else json_type(part)})")
+        texts.append(part["text"])
+    return "\n".join(texts)
+
+
 def openai(row: dict[str, Any], train_on: str = "all", source: str | None = None) -> Conversation:
     """`{messages: [{role, content, loss?}], task?, meta?}`, also instill's own Conversation JSONL.
 
@@ -100,7 +119,7 @@ def openai(row: dict[str, Any], train_on: str = "all", source: str | None = None
         if not isinstance(m, dict):
             raise InstillError(f"messages[{i}]: expected an object, got {json_type(m)}")
         try:
-            msg = {"role": _field(m, "role"), "content": _field(m, "content")}
+            msg = {"role": _field(m, "role"), "content": _content(m)}
             loss = _field(m, "loss", bool, required=False)
         except InstillError as e:
             raise InstillError(f"messages[{i}]: {e}") from e
