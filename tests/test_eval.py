@@ -396,3 +396,18 @@ def test_ranked_options_are_the_tokens_training_puts_after_the_prompt(tiny_llama
             answer_span = trained.input_ids[eot[0]:]
             assert trained.input_ids[:eot[0]] == ctx and answer_span[:len(ids)] == ids
             assert cm.tokenizer.decode(answer_span[len(ids):]).strip() in (cm.fmt.end_of_turn, cm.fmt.end_of_turn + "\n")
+
+
+def test_generation_prompts_past_the_context_are_cut_as_training_cuts_them(tiny_llama_dir, tmp_path):
+    from instill.evaluate.runner import evaluate_model
+
+    long_text = " ".join(["red green blue"] * 200)  # far past the tiny model's 256 positions
+    items = [EvalItem(task="t", cluster="c", messages=[{"role": "user", "content": f"Reverse: {long_text}"}],
+                      references=["x"], answer="x"),
+             EvalItem(task="t", cluster="c", messages=[{"role": "user", "content": "Reverse: red green"}],
+                      references=["green red"], answer="green red")]
+    cfg = EvalConfig(max_new_tokens=4, precision="fp32")
+    result = evaluate_model(str(tiny_llama_dir), items, cfg, tmp_path / "ev", progress=False)
+    assert result["prompts_cut"] == 1
+    preds = [json.loads(x) for x in (tmp_path / "ev" / "predictions.jsonl").read_text().splitlines()]
+    assert preds[0].get("prompt_cut") is True and "prompt_cut" not in preds[1]

@@ -123,13 +123,13 @@ def encode_raw(tokenizer: Any, text: str, is_seq2seq: bool = False) -> list[int]
     return ids
 
 
-def _truncate_prompt(ids: list[int], budget: int, keep_head: int) -> list[int]:
+def truncate_prompt(ids: list[int], budget: int, keep_head: int) -> list[int]:
     """Cut a prompt to `budget` tokens from the left of what follows its first `keep_head` tokens.
 
     The head holds the system prompt and the start of the instruction; the tail holds the end of the input and
     the generation prompt the response follows.
 
-    >>> _truncate_prompt(list(range(10)), 6, 2)
+    >>> truncate_prompt(list(range(10)), 6, 2)
     [0, 1, 6, 7, 8, 9]
     """
     if len(ids) <= budget:
@@ -155,7 +155,7 @@ def encode_causal(
         return Encoded(ids, labels)
     if len(ids) - last >= max_length:  # the response alone leaves no room for a prompt
         return None
-    keep = _truncate_prompt(list(range(last)), max_length - (len(ids) - last), keep_head)
+    keep = truncate_prompt(list(range(last)), max_length - (len(ids) - last), keep_head)
     return Encoded([ids[i] for i in keep] + ids[last:], [labels[i] for i in keep] + labels[last:], truncated=True)
 
 
@@ -179,5 +179,5 @@ def encode_seq2seq(
             target = target + [tokenizer.eos_token_id]
         if len(target) > max_target_length:
             continue
-        out.append(Encoded(_truncate_prompt(source, max_length, keep_head), target, truncated=len(source) > max_length))
+        out.append(Encoded(truncate_prompt(source, max_length, keep_head), target, truncated=len(source) > max_length))
     return out

@@ -18,8 +18,11 @@ from instill.evaluate.items import EvalItem
 from instill.formats import COT_FORMATS, parse_cot_answer
 from instill.generate import ChatModel
 from instill.llm.base import SamplingParams
-from instill.llm.local import LocalBackend
-from instill.tokenize import encode_prompt, piece_ids
+from instill.config import DataConfig
+from instill.llm.local import LocalBackend, chat_prompt_ids, raw_prompt_ids
+from instill.tokenize import encode_prompt, piece_ids, truncate_prompt
+
+KEEP_PROMPT_HEAD = DataConfig.model_fields["keep_prompt_head"].default  # the head training keeps, kept here too
 
 PromptStyle = Literal["chat", "raw"]
 RAW_STOP = ("\n\n",)
@@ -35,6 +38,7 @@ class Answer:
     method: Literal["generate", "rank"]
     option_loglik: list[float] | None = None
     finish_reason: str | None = None
+    prompt_cut: bool = False  # the prompt did not fit the model's positions with the answer and was cut
 
 
 def raw_prompt(item: EvalItem) -> str:
@@ -72,7 +76,10 @@ def uses_ranking(item: EvalItem, options_mode: str) -> bool:
 def generate_answers(cm: ChatModel, items: Sequence[EvalItem], style: PromptStyle, max_new_tokens: int,
                      cot_max_new_tokens: int, batch_size: int, progress: bool = True) -> list[Answer]:
     """Greedy answers, batched with left padding, stopping at the end of the turn (chat) or a blank line (raw)."""
+    from instill.evaluate.rank import model_max_positions
+
     backend = LocalBackend(cm, max_batch_size=batch_size)
+    limit = None if cm.is_seq2seq else model_max_positions(cm.model)  # an encoder's input has no shared budget
     out: list[Answer | None] = [None] * len(items)
     groups: dict[bool, list[int]] = {}
     for i, it in enumerate(items):
@@ -84,19 +91,35 @@ def generate_answers(cm: ChatModel, items: Sequence[EvalItem], style: PromptStyl
         idx.sort(key=lambda i: len(items[i].prompt))  # similar lengths together: little padding
         for start in range(0, len(idx), batch_size):
             chunk = idx[start : start + batch_size]
-            if style == "raw":
-                done = backend.complete([raw_prompt(items[i]) for i in chunk], params)
-            else:
-                done = backend.chat([items[i].messages for i in chunk], params)
-            for i, (c,) in zip(chunk, done):
+            ids = [prompt_ids(cm, items[i], style) for i in chunk]
+            fitted = [fit_prompt(p, limit, params.max_tokens) for p in ids]
+            done = backend.generate_ids(fitted, params)
+            for i, (c,), p, f in zip(chunk, done, ids, fitted):
                 text = c.text.strip()
                 parsed = parse_cot_answer(text) if cot else text
                 if items[i].options and parsed is not None:
                     parsed = match_option(parsed, items[i].options) or parsed
-                out[i] = Answer(text, parsed, "generate", finish_reason=c.finish_reason)
+                out[i] = Answer(text, parsed, "generate", finish_reason=c.finish_reason, prompt_cut=len(f) < len(p))
             bar.update(len(chunk))
     bar.close()
     return out  # type: ignore[return-value]
+
+
+def prompt_ids(cm: ChatModel, item: EvalItem, style: PromptStyle) -> list[int]:
+    """The ids a model is asked with: the chat template as in training, or the raw text with its BOS."""
+    return raw_prompt_ids(cm, raw_prompt(item)) if style == "raw" else chat_prompt_ids(cm, item.messages)
+
+
+def fit_prompt(ids: list[int], max_positions: int | None, max_new_tokens: int) -> list[int]:
+    """A prompt cut, as training cuts one, so that it and the longest answer fit the model's positions: its first
+    `data.keep_prompt_head` tokens stay, tokens after them are dropped from the left.
+
+    >>> fit_prompt(list(range(200)), 128, 28)[:3], len(fit_prompt(list(range(200)), 128, 28))
+    ([0, 1, 2], 100)
+    """
+    if max_positions is None or len(ids) + max_new_tokens <= max_positions:
+        return ids
+    return truncate_prompt(ids, max(1, max_positions - max_new_tokens), KEEP_PROMPT_HEAD)
 
 
 def option_requests(cm: ChatModel, item: EvalItem, style: PromptStyle) -> tuple[list[int], list[list[int]]]:

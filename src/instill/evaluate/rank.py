@@ -143,7 +143,7 @@ def score_options(model: Any, items: Sequence[Item], *, items_per_step: int = 8,
     items = _checked(items)
     seq2seq = _is_seq2seq(model) if is_seq2seq is None else is_seq2seq
     if not seq2seq:
-        items = _fit_positions(items, _max_positions(model))
+        items = _fit_positions(items, model_max_positions(model))
     step = _seq2seq_step if seq2seq else (_causal_cached_step if use_cache else _causal_rows_step)
     was_training = model.training
     model.eval()
@@ -175,7 +175,7 @@ def _checked(items: Sequence[Item]) -> list[Item]:
     return out
 
 
-def _max_positions(model: Any) -> int | None:
+def model_max_positions(model: Any) -> int | None:
     cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
     for name in ("max_position_embeddings", "n_positions", "max_sequence_length"):
         value = getattr(cfg, name, None)

@@ -89,7 +89,10 @@ def evaluate_model(model: str, items: Sequence[EvalItem], cfg: EvalConfig, out_d
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
     tmp.replace(out / PREDICTIONS)
     result = {"settings": settings_of(model, items, cfg), "seconds": round(time.perf_counter() - t0, 2),
-              **summarize(rows)}
+              "prompts_cut": sum(a.prompt_cut for a in answers), **summarize(rows)}
+    if result["prompts_cut"]:
+        log.warning("%d of %d prompts were cut to fit the model's positions with the answer", result["prompts_cut"],
+                    len(rows))
     write_text_atomic(out / METRICS, json.dumps(result, indent=1))  # last: marks the evaluation done
     log.info("%s: score %.2f over %d items (%s)", model, result["overall"].get("score", 0.0), len(rows), out)
     return result

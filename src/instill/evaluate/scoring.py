@@ -41,6 +41,8 @@ def prediction_row(item: EvalItem, answer: Answer, scores: dict[str, float]) -> 
         row["option_loglik"] = answer.option_loglik
     if answer.finish_reason is not None:
         row["finish_reason"] = answer.finish_reason
+    if answer.prompt_cut:
+        row["prompt_cut"] = True
     return row
 
 

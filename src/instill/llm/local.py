@@ -37,15 +37,16 @@ class LocalBackend:
         self.cm, self.max_batch_size = cm, max_batch_size
 
     def complete(self, prompts: Sequence[str], params: SamplingParams) -> list[list[Completion]]:
-        return self._run([raw_prompt_ids(self.cm, p) for p in prompts], params)
+        return self.generate_ids([raw_prompt_ids(self.cm, p) for p in prompts], params)
 
     def chat(self, conversations: Sequence[Sequence[Message]], params: SamplingParams) -> list[list[Completion]]:
-        return self._run([chat_prompt_ids(self.cm, c) for c in conversations], params)
+        return self.generate_ids([chat_prompt_ids(self.cm, c) for c in conversations], params)
 
     def close(self) -> None:
         pass
 
-    def _run(self, prompts: list[list[int]], params: SamplingParams) -> list[list[Completion]]:
+    def generate_ids(self, prompts: list[list[int]], params: SamplingParams) -> list[list[Completion]]:
+        """Completions of prompts given as token ids (`params.n` each, in order)."""
         rows = [Row(p, params.max_tokens, params.stop, params.presence_penalty, params.frequency_penalty)
                 for p in prompts for _ in range(params.n)]
         order = sorted(range(len(rows)), key=lambda i: len(rows[i].prompt))
