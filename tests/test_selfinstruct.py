@@ -589,3 +589,35 @@ def test_cli_run_against_instill_serve_with_a_model_that_writes_tasks(tmp_path, 
     assert set(st.tasks) == {k["id"] for k in st.kept}  # each kept instruction went through the instance step
     pool = [json.loads(x) for x in (out / "pool.jsonl").read_text().splitlines()]
     assert [p["instruction"] for p in pool] == kept
+
+
+class DriesUp(ScriptedLLM):
+    """Keeps instructions while a prompt lists seeds only; once machine-made instructions appear in the prompt,
+    every reply is a copy of a seed (rejected as too similar), so the run ends by give_up_after. The reply still
+    depends on the prompt alone: a resumed run is asked what an uninterrupted one was asked."""
+
+    seeds = {r["instruction"] for r in seed_rows()}
+
+    def _reply(self, prompt, params):
+        listed = [line.split(". ", 1)[1] for line in prompt.splitlines() if line[:1].isdigit() and ". " in line]
+        if prompt.startswith("Come up with") and any(x not in self.seeds for x in listed):
+            return Completion(" " + next(iter(sorted(self.seeds))), "stop")
+        return super()._reply(prompt, params)
+
+
+def test_a_resumed_run_gives_up_where_a_whole_one_does_at_every_kill_point(tmp_path, seeds_file):
+    whole = make_cfg(tmp_path / "whole", seeds_file, target=1000, give_up_after=4, concurrency=2)
+    generate(whole, DriesUp(), progress=False)
+    lines = (tmp_path / "whole/out/store.jsonl").read_text().splitlines(keepends=True)
+    batches = [json.loads(x) for x in lines if json.loads(x).get("kind") == "batch"]
+    assert any(b["kept"] for b in batches) and not any(b["kept"] for b in batches[-4:])  # it gave up
+    expected = stored_ids(tmp_path / "whole/out")
+    requests = len(batches)
+    for k in range(1, len(lines)):  # a kill leaves a prefix of the append-only store: after every line in turn
+        out = tmp_path / f"cut{k}"
+        (out / "out").mkdir(parents=True)
+        (out / "out/store.jsonl").write_text("".join(lines[:k]))
+        generate(make_cfg(out, seeds_file, target=1000, give_up_after=4, concurrency=2), DriesUp(), progress=False)
+        resumed = [json.loads(x) for x in (out / "out/store.jsonl").read_text().splitlines()]
+        assert stored_ids(out / "out") == expected, k
+        assert sum(r.get("kind") == "batch" for r in resumed) == requests, k  # no request past the give-up point

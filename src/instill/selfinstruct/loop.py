@@ -222,7 +222,7 @@ def _drive(run: Run, progress: bool, on_commit: Callable[[dict[str, Any]], None]
     inflight: dict[Future, tuple[str, Any]] = {}
     buffered: dict[int, Completion] = {}
     next_request = len(run.cum)
-    fruitless = 0
+    fruitless = trailing_fruitless(run.cum)  # rebuilt from the store: a resumed run gives up where a whole one does
     with ThreadPoolExecutor(cfg.concurrency, thread_name_prefix="selfinstruct") as pool:
         while True:
             while len(inflight) < cfg.concurrency:
@@ -249,7 +249,9 @@ def _drive(run: Run, progress: bool, on_commit: Callable[[dict[str, Any]], None]
             while len(run.cum) in buffered:
                 r = len(run.cum)
                 reply = buffered.pop(r)
-                if len(run.machine) >= cfg.target:  # requests answered after the target: not stored
+                # requests answered after the target or the give-up point: not stored, so where a run stops does
+                # not depend on what was in flight (a resumed run stops where an uninterrupted one does)
+                if len(run.machine) >= cfg.target or fruitless >= cfg.give_up_after:
                     buffered.clear()
                     break
                 batch = run.commit(r, reply)
@@ -260,6 +262,20 @@ def _drive(run: Run, progress: bool, on_commit: Callable[[dict[str, Any]], None]
     bar.close()
     if fruitless >= cfg.give_up_after:
         log.warning("stopped: the last %d generation requests kept no instruction", fruitless)
+
+
+def trailing_fruitless(cum: list[int]) -> int:
+    """How many of the last committed generation requests kept nothing, from the kept count after each one.
+
+    >>> trailing_fruitless([2, 3, 3, 3]), trailing_fruitless([0, 0]), trailing_fruitless([1])
+    (2, 2, 0)
+    """
+    n = 0
+    for before, after in zip(reversed([0] + cum[:-1]), reversed(cum)):
+        if after != before:
+            break
+        n += 1
+    return n
 
 
 def _may_request(run: Run, r: int, fruitless: int) -> bool:
