@@ -205,3 +205,20 @@ def test_openai_content_parts_are_joined_and_an_image_part_is_one_line(tmp_path)
     (tmp_path / "r.yaml").write_text("model: {name: tiny}\ndata: {train: [{format: openai, path: chats.jsonl}]}\n")
     assert_user_error(instill(tmp_path, "train", "r.yaml", *TINY), "chats.jsonl:2:", "messages[0]", "content[0]",
                       "'image_url'")
+
+
+def test_a_data_folder_reads_its_files_and_an_empty_one_says_it_is_a_folder(tmp_path):
+    from instill.errors import InstillError
+    from instill.sources import load_source
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    write_jsonl(folder / "a.jsonl", [GOOD])
+    write_jsonl(folder / "b.jsonl", [{**GOOD, "output": "Paris."}])
+    (folder / "notes.txt").write_text("not data")
+    records = list(load_source(format="alpaca", path=str(folder)))
+    assert [r.output for r in records] == ["Paris is the capital.", "Paris."]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InstillError, match="a folder with no .json, .jsonl or .ndjson file"):
+        list(load_source(format="alpaca", path=str(empty)))

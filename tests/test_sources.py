@@ -265,7 +265,7 @@ def test_file_not_found_and_directory(tmp_path):
     fails(f"{tmp_path / 'nope.jsonl'}: file not found", format="alpaca", path=str(tmp_path / "nope.jsonl"))
     fails("nope.json: file not found", format="sni", path=str(tmp_path / "nope.json"))
     (tmp_path / "d.jsonl").mkdir()
-    fails("d.jsonl: is a directory", format="alpaca", path=str(tmp_path / "d.jsonl"))
+    fails("d.jsonl: a folder with no .json, .jsonl or .ndjson file", format="alpaca", path=str(tmp_path / "d.jsonl"))
 
 
 def test_unknown_format_suggests_closest(tmp_path):

@@ -52,7 +52,16 @@ def _builtin(name: str) -> Any:
 
 
 def _file_records(path: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    """`(location, row)` pairs; the extension says whether the file is one JSON array or JSON Lines."""
+    """`(location, row)` pairs; the extension says whether the file is one JSON array or JSON Lines. A folder gives
+    the records of its .json/.jsonl/.ndjson files in name order."""
+    if os.path.isdir(path):
+        names = sorted(n for n in os.listdir(path) if os.path.splitext(n)[1].lower() in (".json", ".jsonl", ".ndjson"))
+        if not names:
+            raise InstillError(f"{path}: a folder with no .json, .jsonl or .ndjson file in it; name a data file "
+                               "(or a folder of them)")
+        for name in names:
+            yield from _file_records(os.path.join(path, name))
+        return
     ext = os.path.splitext(path)[1].lower()
     if ext == ".json":
         for index, row in read_json_array(path):
