@@ -222,3 +222,12 @@ def test_a_data_folder_reads_its_files_and_an_empty_one_says_it_is_a_folder(tmp_
     empty.mkdir()
     with pytest.raises(InstillError, match="a folder with no .json, .jsonl or .ndjson file"):
         list(load_source(format="alpaca", path=str(empty)))
+
+
+def test_a_card_whose_template_the_sandbox_blocks_is_refused_when_it_loads(tmp_path):
+    (tmp_path / "cards").mkdir()
+    (tmp_path / "cards" / "evil.yaml").write_text(
+        "cluster: misc\nanswer_field: b\ninstances: {inline: {train: [{a: hi, b: there}]}}\n"
+        "templates:\n  - \"{{ a.__class__.__mro__ }} ||| {{ b }}\"\n", encoding="utf-8")
+    assert_user_error(instill(tmp_path, "data", "tasks", "--cards", "cards"), "evil.yaml", "template evil/1",
+                      "blocked by the template sandbox")

@@ -177,6 +177,25 @@ def _hub_splits(spec: HubInstances) -> dict[str, list[Instance]]:
     return out
 
 
+def _render_once(templates: list[Template], splits: dict[str, list] | None, fields: frozenset[str],
+                 has_options: bool) -> None:
+    """Render every template once when the card loads, so a template the sandbox blocks (or that fails on a real
+    instance) refuses the card there, not in the middle of a mixture. Lazy instances (generators, hub datasets)
+    are not loaded for this: a stand-in instance checks the sandbox alone."""
+    rows = [r for rs in (splits or {}).values() for r in rs]
+    sample = dict(rows[0]) if rows else {f: "x" for f in fields}
+    options = "OPTIONS:\n- a\n- b" if has_options else None
+    for t in templates:
+        try:
+            t.render(sample, options=options)
+        except InstillError as e:
+            if rows or "sandbox" in str(e):
+                raise InstillError(f"template {t.name}: {e}") from None
+        except (TypeError, ValueError, ArithmeticError) as e:  # e.g. arithmetic on a field's value
+            if rows:  # a real instance: the template cannot render the task's own data
+                raise InstillError(f"template {t.name}: {type(e).__name__}: {e}") from None
+
+
 def load_card(path: str | Path) -> Task:
     """One card file -> a checked Task (instances load lazily, except inline and file ones, which are small)."""
     path = Path(path)
@@ -234,6 +253,7 @@ def load_card(path: str | Path) -> Task:
     )
     try:
         task.check()
+        _render_once(templates, splits, fields, has_options=bool(card.options or card.options_field))
     except InstillError as e:
         raise InstillError(f"{path}: {e}") from None
     return task
