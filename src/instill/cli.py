@@ -56,8 +56,12 @@ PRECISION_HELP = ("Weights for inference: auto (bf16 on a GPU or a CPU with AMX,
 
 
 def _precision(value: str) -> str:
-    if value not in ("auto", "fp32", "bf16"):
-        raise InstillError(f"--precision {value}: expected auto, fp32 or bf16")
+    from typing import get_args
+
+    from instill.precision import Precision
+
+    if value not in get_args(Precision):
+        raise InstillError(f"--precision {value}: expected one of {', '.join(get_args(Precision))}")
     return value
 
 

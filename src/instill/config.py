@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from instill.errors import InstillError
 from instill.files import read_utf8
+from instill.precision import Precision
 
 
 class Strict(BaseModel):
@@ -172,7 +173,7 @@ class TrainConfig(Strict):
     schedule: Literal["cosine", "linear", "constant"] = "cosine"
     warmup_steps: int = Field(0, ge=0)
     max_grad_norm: float | None = Field(1.0, gt=0, description="gradient clipping; null turns it off")
-    precision: Literal["auto", "fp32", "bf16"] = Field(
+    precision: Precision = Field(
         "auto", description="bf16 autocast (fp32 master weights, fp32 loss) or fp32; auto = bf16 on a GPU that "
         "supports it or a CPU with AMX, else fp32 (measured slower than fp32 on CPUs without AMX, AVX-512 BF16 included)")
     log_every: int = Field(10, gt=0)
@@ -194,7 +195,7 @@ class EvalConfig(Strict):
     max_new_tokens: int = Field(64, gt=0, description="longest generated answer")
     cot_max_new_tokens: int = Field(192, gt=0, description="longest generated answer in chain-of-thought formats")
     batch_size: int = Field(16, gt=0, description="prompts generated together (ranking: half as many items per step)")
-    precision: Literal["auto", "fp32", "bf16"] = Field(
+    precision: Precision = Field(
         "auto", description="weights for inference: auto = bf16 on a GPU or a CPU with AMX, else fp32 "
         "(log-probabilities stay fp32)")
     base: bool = Field(True, description="instill run: also evaluate the base model, for the base vs tuned report")

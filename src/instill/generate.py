@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any, Iterator, Literal
+from typing import Any, Iterator
 
 import torch
 
 from instill.chat_format import ChatFormat, chat_format_for
+from instill.model_source import saved_end_of_turn
 from instill.modeling import load_pretrained
 from instill.precision import Precision, resolve_precision
 from instill.tokenize import encode_prompt, encode_raw
-from instill.model_source import saved_end_of_turn
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,6 @@ class ChatModel:
     tokenizer: Any
     fmt: ChatFormat
     is_seq2seq: bool
-    precision: Literal["fp32", "bf16"] = "fp32"  # the weights' dtype for inference
 
     def stop_ids(self) -> list[int]:
         ids = {self.tokenizer.eos_token_id, self.fmt.end_of_turn_id(self.tokenizer)}
@@ -49,7 +48,7 @@ def load_chat_model(name: str, chat_template: str = "auto", end_of_turn: str | N
         end_of_turn = saved_end_of_turn(loaded.folder)
     loaded.model.eval()
     fmt = chat_format_for(loaded.tokenizer, chat_template, end_of_turn)
-    return ChatModel(loaded.model, loaded.tokenizer, fmt, loaded.is_seq2seq, chosen)
+    return ChatModel(loaded.model, loaded.tokenizer, fmt, loaded.is_seq2seq)
 
 
 def _generate_kwargs(cm: ChatModel, params: GenerationParams) -> dict[str, Any]:

@@ -23,7 +23,6 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from instill.chat_format import GEMMA_TEMPLATE
 from instill.errors import InstillError
@@ -31,7 +30,7 @@ from instill.errors import InstillError
 log = logging.getLogger("instill.model")
 
 CHAT_FILE = "instill_chat.json"  # the chat format a model was trained with (or is meant for): end-of-turn text
-SOURCE_FILE = "instill_source.json"  # in a converted folder: the GGUF it came from, so a changed file is redone
+SOURCE_FILE = "instill_source.json"  # in a converted folder: the GGUF it came from and how long it took (a record)
 
 
 @dataclass(frozen=True)
@@ -160,9 +159,3 @@ def saved_end_of_turn(folder: str) -> str | None:
     if not path.is_file():
         return None
     return json.loads(path.read_text(encoding="utf-8")).get("end_of_turn")
-
-
-def describe(model: Any) -> str:
-    """'268.1M parameters' for log lines."""
-    n = sum(p.numel() for p in model.parameters())
-    return f"{n / 1e6:.1f}M parameters"

@@ -10,12 +10,10 @@ AMX and fp32 on every other CPU; `bf16` can still be asked for.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, ContextManager, Literal
+from typing import Literal
 
-import torch
 
 Precision = Literal["auto", "fp32", "bf16"]
 CPU_BF16_FLAGS = ("amx_bf16",)  # /proc/cpuinfo flag of CPUs whose bf16 matmuls beat fp32 (see the docstring)
@@ -48,15 +46,9 @@ def resolve_precision(choice: Precision, device: str = "cpu") -> Literal["fp32",
     if choice != "auto":
         return choice
     if device.startswith("cuda"):
+        import torch  # here, not at import: the config schema reads `Precision` without loading torch
+
         return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
     if device == "cpu":
         return "bf16" if cpu_has_bf16() else "fp32"
     return "fp32"
-
-
-def inference_autocast(model: Any, precision: Literal["fp32", "bf16"]) -> ContextManager:
-    """bf16 autocast for forward passes on the model's device (fp32 weights stay as they are), or nothing."""
-    if precision != "bf16":
-        return nullcontext()
-    device = next(model.parameters()).device.type
-    return torch.autocast(device_type=device, dtype=torch.bfloat16)

@@ -104,7 +104,7 @@ def _showcase(recipe: Recipe, evals: dict[str, str], items: list, held: list[str
     prompts = list(recipe.eval.showcase)
     first_held = next((it for it in items if it.cluster in held), None)
     if first_held is not None:
-        prompts.append(first_held.messages[-1]["content"])
+        prompts.append(first_held.prompt)
     settings = {"prompts": prompts, "base": model_stamp(evals["base"]), "tuned": model_stamp(evals["tuned"]),
                 "max_new_tokens": recipe.eval.max_new_tokens, "precision": recipe.eval.precision}
     path = run_dir / "eval" / SHOWCASE_FILE

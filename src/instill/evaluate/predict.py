@@ -14,11 +14,11 @@ from typing import Any, Literal, Sequence
 
 from tqdm import tqdm
 
+from instill.config import DataConfig
 from instill.evaluate.items import EvalItem
 from instill.formats import COT_FORMATS, parse_cot_answer
 from instill.generate import ChatModel
 from instill.llm.base import SamplingParams
-from instill.config import DataConfig
 from instill.llm.local import LocalBackend, chat_prompt_ids, raw_prompt_ids
 from instill.tokenize import encode_prompt, piece_ids, truncate_prompt
 

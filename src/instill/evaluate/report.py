@@ -206,8 +206,10 @@ def write_report(run_dir: str | Path, base_dir: Path | None, tuned_dir: Path, he
     plots.mkdir(parents=True, exist_ok=True)
     plot_clusters(comparison, plots / "clusters.png")
     has_loss = plot_loss(run / "metrics.jsonl", plots / "loss.png")
+    shown = read_showcase(run / "eval" / SHOWCASE_FILE)
     report = {"run_dir": str(run), "held_out_clusters": list(held_out_clusters), "base_model": base and
               base["settings"]["model"], "tuned_model": tuned["settings"]["model"], **comparison, "samples": side,
+              **({"showcase": shown} if shown else {}),
               "plots": ["plots/clusters.png"] + (["plots/loss.png"] if has_loss else []), **(extra or {})}
     write_text_atomic(run / "report.json", json.dumps(report, indent=1, ensure_ascii=False))
 
@@ -230,10 +232,7 @@ def write_report(run_dir: str | Path, base_dir: Path | None, tuned_dir: Path, he
            "![per-cluster scores](plots/clusters.png)", ""]
     if has_loss:
         md += ["![training loss](plots/loss.png)", ""]
-    shown = read_showcase(run / "eval" / SHOWCASE_FILE)
     if shown:
-        report["showcase"] = shown
-        write_text_atomic(run / "report.json", json.dumps(report, indent=1, ensure_ascii=False))
         md += ["## Base vs tuned, side by side", "",
                "The base model continues each prompt as plain text; the tuned model answers it as a user turn "
                "(both greedy).", "", "| prompt | base model (raw continuation) | tuned model (answer) |", "|---|---|---|"]

@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
+from instill.files import write_text_atomic
+
 SHOWCASE_FILE = "showcase.json"
 
 
@@ -33,9 +35,7 @@ def showcase(base: str, tuned: str, prompts: Sequence[str], max_new_tokens: int,
 
 
 def write_showcase(path: Path, rows: list[dict], settings: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"settings": settings, "rows": rows}, indent=1, ensure_ascii=False), encoding="utf-8")
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps({"settings": settings, "rows": rows}, indent=1, ensure_ascii=False))
 
 
 def read_showcase(path: Path, settings: dict[str, Any] | None = None) -> list[dict] | None:
