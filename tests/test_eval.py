@@ -160,6 +160,45 @@ def test_sni_test_tasks_give_their_first_instances(tmp_path, write_sni):
     assert items[0].prompt.startswith("Definition: Say if the review is good.") and items[0].cluster == "textual_entailment"
 
 
+def _sni_test_folder(tmp_path, write_sni, name, n):
+    write_sni(tmp_path, name, n=n)
+    (tmp_path / "splits" / "default").mkdir(parents=True)
+    (tmp_path / "splits" / "default" / "train_tasks.txt").write_text("")
+    (tmp_path / "splits" / "default" / "test_tasks.txt").write_text(f"{name}\n")
+    return tmp_path
+
+
+def test_predictions_keep_the_sni_instance_id(tmp_path, write_sni, tiny_llama_dir):
+    """Every prediction row names its SNI instance, so the official SNI scorer can join on it, also when the
+    items went through an eval JSONL file (as `instill data build` writes them) first."""
+    from instill.evaluate.runner import evaluate_model, read_predictions
+    from instill.mixture import eval_items
+    from instill.tasks.collections import sni_tasks
+
+    folder = _sni_test_folder(tmp_path / "sni", write_sni, "task891_reviews", n=3)
+    ids = ["task891_reviews-0", "task891_reviews-1", "task891_reviews-2"]
+    items = task_items([], fmt="tk_instruct", per_task=100, sni=str(folder))
+    assert [it.instance_id for it in items] == ids
+    cfg = EvalConfig(max_new_tokens=2, precision="fp32")
+    evaluate_model(str(tiny_llama_dir), items, cfg, tmp_path / "ev", progress=False)
+    assert [p["id"] for p in read_predictions(tmp_path / "ev")] == ids
+
+    task = sni_tasks(folder, "test")["task891_reviews"]
+    eval_file = tmp_path / "eval.jsonl"
+    eval_file.write_text("".join(json.dumps(c.to_dict()) + "\n" for c in eval_items(task, "test", 100)))
+    assert [it.instance_id for it in read_eval_jsonl(eval_file)] == ids
+    # a task without ids (the bundled ones) writes null, never a guessed id
+    assert task_items(["addition"], per_task=1)[0].instance_id is None
+
+
+def test_an_instance_id_that_is_not_a_string_is_refused(tmp_path):
+    row = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],
+           "meta": {"instance_id": 7}}
+    (tmp_path / "eval.jsonl").write_text(json.dumps(row) + "\n")
+    with pytest.raises(InstillError, match=r"eval.jsonl:1: meta.instance_id must be a string, got int"):
+        read_eval_jsonl(tmp_path / "eval.jsonl")
+
+
 # --- instill run: data -> train -> eval base and tuned -> report -------------------------------------------------
 
 MICRO = """

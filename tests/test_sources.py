@@ -382,6 +382,7 @@ def test_sni_all_empty_is_an_error(tmp_path):
          "t.json: missing field 'Definition'"),
         (sni_task([inst(0, ["A"]), inst(1, [1])]), "t.json: instance 1: 'output' must be a list of strings"),
         (sni_task([inst(0, ["A"]), {"id": "x", "output": ["B"]}]), "t.json: instance 1: field 'input'"),
+        (sni_task([inst(0, ["A"]), inst(1, ["B"]) | {"id": 17}]), "t.json: instance 1: field 'id' must be a string"),
         (sni_task([]), "t.json: no records"),
         ([inst(0, ["A"])], "t.json: expected a JSON object"),
     ],

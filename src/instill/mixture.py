@@ -186,7 +186,8 @@ def eval_format_for(task: Task, fmt: str) -> str:
 
 def eval_items(task: Task, split: str, limit: int, fmt: str = "zero_shot", system_prompt: str = "") -> list[Conversation]:
     """The evaluation rows of a task: its first `limit` instances of `split`, in its forward templates taken in
-    turn (a mix of phrasings), FLAN's option style; meta keeps options, the answer and all references."""
+    turn (a mix of phrasings), FLAN's option style; meta keeps options, the answer, all references and, for a task
+    with an `id_field`, the instance's id in its source (`instance_id`)."""
     rows = []
     templates = task.forward_templates
     for i, inst in enumerate(task.split(split)[:limit]):
@@ -195,6 +196,8 @@ def eval_items(task: Task, split: str, limit: int, fmt: str = "zero_shot", syste
                        style="flan", shots=2)
         refs = inst.get("references") if isinstance(inst.get("references"), list) else [r.answer]
         r.meta.update(options=r.options, answer=r.answer, references=refs, split=split, index=i)
+        if task.id_field is not None:  # the source's own id, so its official scorer can read the predictions
+            r.meta["instance_id"] = inst.get(task.id_field)
         rows.append(r.to_conversation(system_prompt))
     return rows
 

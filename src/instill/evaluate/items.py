@@ -27,6 +27,7 @@ class EvalItem:
     answer: str
     options: list[str] | None = None
     format: str = "zero_shot"
+    instance_id: str | None = None  # the instance's id in its source (SNI's "id"), written to predictions.jsonl
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -49,9 +50,12 @@ def item_from_conversation(conv: Conversation | dict[str, Any], origin: str = "e
     options = meta.get("options")
     if options is not None and answer not in options:
         raise InstillError(f"{origin}: the answer '{answer}' is not one of the options {options}")
+    instance_id = meta.get("instance_id")
+    if instance_id is not None and not isinstance(instance_id, str):
+        raise InstillError(f"{origin}: meta.instance_id must be a string, got {type(instance_id).__name__}")
     return EvalItem(task=d.get("task") or meta.get("task") or "unnamed", cluster=meta.get("cluster", "none"),
                     messages=msgs[:-1], references=list(refs), answer=answer, options=options,
-                    format=meta.get("format", "zero_shot"), meta=meta)
+                    format=meta.get("format", "zero_shot"), instance_id=instance_id, meta=meta)
 
 
 def read_eval_jsonl(path: str | Path) -> list[EvalItem]:

@@ -29,8 +29,10 @@ def items_fingerprint(items: Sequence[EvalItem]) -> str:
     """A hash of the questions and expected answers, in order."""
     h = hashlib.sha256()
     for it in items:
-        h.update(json.dumps([it.task, it.messages, it.references, it.options, it.answer, it.format],
-                            sort_keys=True).encode())
+        asked = [it.task, it.messages, it.references, it.options, it.answer, it.format]
+        if it.instance_id is not None:  # only where set: fingerprints of items without ids stay as they were
+            asked.append(it.instance_id)
+        h.update(json.dumps(asked, sort_keys=True).encode())
     return h.hexdigest()[:16]
 
 

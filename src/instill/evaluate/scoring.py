@@ -29,9 +29,10 @@ def score_item(item: EvalItem, answer: Answer) -> dict[str, float]:
 
 
 def prediction_row(item: EvalItem, answer: Answer, scores: dict[str, float]) -> dict[str, Any]:
-    """One line of predictions.jsonl: the prompt, what the model said, what was expected, and the scores."""
+    """One line of predictions.jsonl: the prompt, what the model said, what was expected, and the scores. `id` is
+    the instance's id in its source (null where it has none), the key SNI's official scorer joins on."""
     row: dict[str, Any] = {
-        "task": item.task, "cluster": item.cluster, "index": item.meta.get("index"), "format": item.format,
+        "id": item.instance_id, "task": item.task, "cluster": item.cluster, "index": item.meta.get("index"), "format": item.format,
         "template": item.meta.get("template"), "method": answer.method,
         "prompt": item.messages, "prediction": answer.text, "parsed": answer.parsed,
         "references": item.references, "options": item.options, "answer": item.answer,

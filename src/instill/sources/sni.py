@@ -44,7 +44,7 @@ class SniTask:
     definition: str
     categories: list[str]
     positives: list[dict[str, str]]
-    instances: list[dict[str, Any]]  # {id, input, references}, only those with a non-blank reference
+    instances: list[dict[str, Any]]  # {id (str or None), input, references}, only those with a non-blank reference
 
 
 def read_sni_task(path: str, limit: int | None = None) -> SniTask:
@@ -82,6 +82,8 @@ def read_sni_task(path: str, limit: int | None = None) -> SniTask:
                 raise InstillError(f"expected an object, got {json_type(inst)}")
             if not isinstance(inst.get("input"), str):
                 raise InstillError(f"field 'input' must be a string, got {json_type(inst.get('input'))}")
+            if inst.get("id") is not None and not isinstance(inst["id"], str):
+                raise InstillError(f"field 'id' must be a string, got {json_type(inst['id'])}")
             refs = _strings(inst.get("output"), "output")
             if not any(r.strip() for r in refs):  # `[]` or only blank strings (real data has `[""]`)
                 skipped += 1

@@ -82,8 +82,8 @@ def sni_task(path: str | Path, eval_only: bool = False, limit: int | None = None
     task = Task(
         name=raw.name, cluster=_snake(raw.categories[0]) if raw.categories else "misc",
         templates=[Template.parse(t, name=f"{raw.name}/{i + 1}") for i, t in enumerate(SNI_TEMPLATES)],
-        fields=frozenset(rows[0]), answer_field="output", definition=raw.definition, exemplars=exemplars,
-        eval_only=eval_only, source=str(path), _splits=splits,
+        fields=frozenset(rows[0]), answer_field="output", id_field="id", definition=raw.definition,
+        exemplars=exemplars, eval_only=eval_only, source=str(path), _splits=splits,
     )
     task.check()
     return task

@@ -28,6 +28,7 @@ class Task:
     options: list[str] | None = None  # the same options for every instance
     options_field: str | None = None  # or: a field holding each instance's own list of options
     cot_field: str | None = None  # a field holding a chain of thought, for the CoT formats
+    id_field: str | None = None  # a field holding each instance's id in its source (SNI's "id"), for predictions
     description: str = ""
     definition: str = ""  # a task-level instruction (SNI's Definition), for the Tk-Instruct format
     exemplars: list[Instance] = field(default_factory=list)  # fixed demonstrations (SNI's positive examples)
@@ -83,7 +84,7 @@ class Task:
         """Card-level consistency: every template reads only known fields; answer, options and CoT fields exist."""
         if not self.templates:
             raise InstillError("has no templates")
-        for key in ("answer_field", "options_field", "cot_field"):
+        for key in ("answer_field", "options_field", "cot_field", "id_field"):
             value = getattr(self, key)
             if value is not None and value not in self.fields:
                 raise InstillError(f"{key} '{value}' is not a field of the task (fields: {', '.join(sorted(self.fields))})")
