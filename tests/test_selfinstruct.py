@@ -621,3 +621,89 @@ def test_a_resumed_run_gives_up_where_a_whole_one_does_at_every_kill_point(tmp_p
         resumed = [json.loads(x) for x in (out / "out/store.jsonl").read_text().splitlines()]
         assert stored_ids(out / "out") == expected, k
         assert sum(r.get("kind") == "batch" for r in resumed) == requests, k  # no request past the give-up point
+
+
+class KeyedServer:
+    """A minimal OpenAI-compatible completions server that wants `Authorization: Bearer KEY` (401 otherwise, as
+    `instill serve --api-key` answers) and replies as ScriptedLLM; it records the keys it was sent."""
+
+    def __init__(self, key: str) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from instill.llm.base import SamplingParams
+
+        seen = self.seen = []
+        llm = ScriptedLLM()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's name)
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                seen.append(self.headers.get("Authorization"))
+                if self.headers.get("Authorization") != f"Bearer {key}":
+                    return self._send(401, {"error": {"message": "invalid API key", "code": "invalid_api_key"}})
+                c = llm._reply(body["prompt"], SamplingParams(seed=body.get("seed")))
+                self._send(200, {"choices": [{"index": 0, "text": c.text, "finish_reason": c.finish_reason}]})
+
+            def _send(self, status, obj):
+                data = json.dumps(obj).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def __enter__(self):
+        import threading
+
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_selfinstruct_api_key_reaches_a_keyed_server_and_is_never_written(tmp_path, seeds_file, monkeypatch, how):
+    """`--api-key` (or INSTILL_API_KEY, as `instill serve` reads it) is sent to the server, wins over the config's
+    api_key_env (OPENAI_API_KEY), and appears in no file of the run folder."""
+    from typer.testing import CliRunner
+
+    from instill.cli import app
+
+    key = "sk-instill-test-0123456789"
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-some-other-service")
+    monkeypatch.delenv("INSTILL_API_KEY", raising=False)
+    out = tmp_path / "run"
+    with KeyedServer(key) as server:
+        args = ["selfinstruct", "generate", "--backend", "openai", "--base-url", server.url, "--model", "m",
+                "--seeds", str(seeds_file), "--target", "5", "--concurrency", "2", "--out", str(out), "--no-progress"]
+        result = CliRunner().invoke(app, [*args, "--api-key", key] if how == "flag" else args,
+                                    env={"INSTILL_API_KEY": key} if how == "env" else None)
+    assert result.exit_code == 0, result.output
+    assert server.seen and set(server.seen) == {f"Bearer {key}"}
+    assert read_store(out / "store.jsonl").kept
+    files = [f for f in out.rglob("*") if f.is_file()]
+    assert len(files) >= 4  # store, pool, conversations, alpaca data, stats
+    assert not [f for f in files if key.encode() in f.read_bytes()]
+
+
+def test_selfinstruct_without_the_key_of_a_keyed_server_is_a_401_error(tmp_path, seeds_file, monkeypatch):
+    from typer.testing import CliRunner
+
+    from instill.cli import app
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("INSTILL_API_KEY", raising=False)
+    with KeyedServer("sk-right") as server:
+        result = CliRunner().invoke(app, ["selfinstruct", "generate", "--backend", "openai", "--base-url", server.url,
+                                          "--model", "m", "--seeds", str(seeds_file), "--target", "5",
+                                          "--out", str(tmp_path / "run"), "--no-progress"])
+    assert isinstance(result.exception, InstillError)
+    assert "HTTP 401: invalid API key" in str(result.exception) and server.seen == [None] * len(server.seen)

@@ -418,6 +418,11 @@ def selfinstruct_generate(
     backend: Optional[str] = typer.Option(None, help="openai (any OpenAI-compatible server) or local (a model folder)."),
     base_url: Optional[str] = typer.Option(None, help="With --backend openai: the API root, e.g. http://127.0.0.1:8000/v1."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="The served model's name, or the local model folder."),
+    api_key: Optional[str] = typer.Option(
+        None, "--api-key", envvar="INSTILL_API_KEY", show_default=False,
+        help="With --backend openai: the server's API key (as `instill serve --api-key`), sent instead of the "
+        "config's api_key_env variable (OPENAI_API_KEY); never written to --out. Prefer the INSTILL_API_KEY "
+        "environment variable: a flag shows in the process list."),
     api: Optional[str] = typer.Option(None, help="completion (plain prompts, as the paper) or chat (one user turn)."),
     seeds: Optional[str] = typer.Option(None, help="Seed tasks JSONL (id, name, instruction, instances, "
                                         "is_classification); default: the 175 instill ships."),
@@ -443,7 +448,7 @@ def selfinstruct_generate(
         raise InstillError("--base-url and --model need --backend openai or --backend local")
     cfg = load_config(config, overrides or [], out_dir=out, backend=spec or None, api=api, seeds=seeds,
                       target=target, style=style, concurrency=concurrency, seed=seed)
-    counts = generate(cfg, progress=progress)
+    counts = generate(cfg, progress=progress, api_key=api_key or None)
     paths = export(cfg.out_dir)
     stats, _ = write_stats(cfg.out_dir, plots=False)
     typer.echo(summary(stats))

@@ -57,14 +57,16 @@ def parse_backend_config(spec: Mapping[str, Any]) -> OpenAIBackendConfig | Local
         raise InstillError(f"llm backend: {where + ': ' if where else ''}{err['msg']}") from None
 
 
-def load_backend(spec: Mapping[str, Any] | OpenAIBackendConfig | LocalBackendConfig) -> LLM:
-    """Build the backend a config names. The openai backend reads its key from the variable `api_key_env` names
-    (unset or empty: no key is sent, as local servers need none)."""
+def load_backend(spec: Mapping[str, Any] | OpenAIBackendConfig | LocalBackendConfig,
+                 api_key: str | None = None) -> LLM:
+    """Build the backend a config names. The openai backend sends `api_key` when given (a CLI flag: the key is
+    never part of a config, so never saved with one), else the key in the variable `api_key_env` names (unset or
+    empty: no key is sent, as local servers need none). A local backend needs no key."""
     cfg = spec if isinstance(spec, (OpenAIBackendConfig, LocalBackendConfig)) else parse_backend_config(spec)
     if isinstance(cfg, OpenAIBackendConfig):
         from instill.llm.openai import OpenAIBackend
 
-        key = os.environ.get(cfg.api_key_env) if cfg.api_key_env else None
+        key = api_key or (os.environ.get(cfg.api_key_env) if cfg.api_key_env else None)
         return OpenAIBackend(cfg.base_url, cfg.model, key or None, max_concurrency=cfg.max_concurrency,
                              max_retries=cfg.max_retries, backoff_s=cfg.backoff_s, max_backoff_s=cfg.max_backoff_s,
                              timeout_s=cfg.timeout_s)

@@ -190,13 +190,15 @@ class Run:
 
 
 def generate(cfg: SelfInstructConfig, backend: LLM | None = None, progress: bool = True,
-             on_commit: Callable[[dict[str, Any]], None] | None = None) -> Counts:
+             on_commit: Callable[[dict[str, Any]], None] | None = None, api_key: str | None = None) -> Counts:
     """Run (or resume) Self-Instruct in `cfg.out_dir` until `cfg.target` instructions are kept and every kept
     instruction has its instances; returns the counts over the whole folder.
 
     Args:
         backend: an LLM; None loads `cfg.backend`.
         progress: show a progress bar (kept / generated / rejected, requests per second).
+        api_key: the key `cfg.backend` (openai) sends, over its `api_key_env`; held by the backend only, never
+            written to `cfg.out_dir`.
     """
     own = backend is None
     if backend is None:
@@ -205,7 +207,7 @@ def generate(cfg: SelfInstructConfig, backend: LLM | None = None, progress: bool
         spec = cfg.backend
         if spec.backend == "openai":  # one connection per request in flight
             spec = spec.model_copy(update={"max_concurrency": cfg.concurrency})
-        backend = load_backend(spec)
+        backend = load_backend(spec, api_key=api_key)
     run = Run(cfg, backend)
     try:
         _drive(run, progress, on_commit)
