@@ -245,3 +245,66 @@ def test_missing_end_of_turn_names_the_token_the_template_writes(bpe_tokenizer):
     conv = example_to_conversation(Example(instruction="hi", output="hello"))
     with pytest.raises(InstillError, match=r"set chat.end_of_turn='<\|im_end\|>'"):
         encode_causal(bpe_tokenizer, fmt, conv, max_length=64)
+
+
+class CountingTokenizer:
+    """A tokenizer that records how many characters each call was given (and otherwise is the one it wraps)."""
+
+    def __init__(self, inner):
+        self.inner, self.seen = inner, []
+
+    def __call__(self, text=None, *args, text_target=None, **kwargs):
+        self.seen.append(len(text if text is not None else text_target))
+        return self.inner(text, *args, text_target=text_target, **kwargs)
+
+    def __len__(self):
+        return len(self.inner)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+@pytest.mark.parametrize("is_seq2seq", [False, True])
+def test_a_response_of_megabytes_is_dropped_before_it_is_tokenized_and_counted(bpe_tokenizer, is_seq2seq):
+    """A record whose response alone is megabytes is dropped by its characters, before the tokenizer sees it; a
+    long prompt with a short response still fits (cut from the left), as before."""
+    from instill.config import DataConfig
+    from instill.train.data import encode_all
+
+    tok = CountingTokenizer(bpe_tokenizer)
+    fmt = chat_format_for(bpe_tokenizer)
+    huge = "The food was great. " * 150_000  # 3 MB
+    convs = [chat_to_conversation(c) for c in (
+        [{"role": "user", "content": "Add 2 and 3."}, {"role": "assistant", "content": "5"}],
+        [{"role": "user", "content": "Say hi."}, {"role": "assistant", "content": huge}],
+        [{"role": "user", "content": "Reverse the words: " + "red green blue " * 300}, {"role": "assistant", "content": "ok"}],
+    )]
+    cfg = DataConfig(train=[{"format": "openai", "path": "x.jsonl"}], max_length=64, max_target_length=16)
+    encoded, stats = encode_all(convs, tok, fmt, cfg, is_seq2seq=is_seq2seq)
+    assert stats.dropped_too_long == 1 and stats.sequences == 2 and stats.truncated == 1
+    assert tok.seen and max(tok.seen) < 50_000  # never the 3 MB text: at most the 4.5 kB prompt and its context
+
+
+def test_the_early_length_bound_never_drops_what_fits(bpe_tokenizer, word_tok):
+    """The bound rests on "no token stands for more than longest_token_chars kept characters": checked on texts
+    that pack the most characters into a token (the longest vocabulary entry repeated, runs of one character,
+    white space, characters of four bytes); then "at least n tokens" is never said of a text with fewer."""
+    import re
+
+    from instill.tokenize import longest_token_chars, surely_at_least
+
+    per_token = longest_token_chars(bpe_tokenizer)
+    longest = max(bpe_tokenizer.get_vocab(), key=len)
+    assert per_token == len(longest)
+    assert longest_token_chars(word_tok) is None  # unknown words become one <unk>: no character bound holds
+    text_of_longest = bpe_tokenizer.convert_tokens_to_string([longest]) * 2_000
+    texts = [text_of_longest, "capital of France " * 800, "a" * 20_000, "  \n" * 9_000 + "Paris " * 900,
+             "\U0001f600" * 3_000]
+    for text in texts:
+        n = len(bpe_tokenizer(text, add_special_tokens=False)["input_ids"])
+        assert n * per_token >= len(re.sub(r"\s+", "", text)), text[:30]
+        for asked in (1, n // 8, n // 4, n // 2, n, n + 1):
+            assert not surely_at_least(text, asked, per_token) or n >= asked, (text[:30], n, asked)
+    kept = len(re.sub(r"\s+", "", text_of_longest))  # the margin: 4x the characters a token may stand for
+    assert surely_at_least(text_of_longest, kept // (4 * per_token), per_token)
+    assert not surely_at_least(text_of_longest, kept // (4 * per_token) + 1, per_token)

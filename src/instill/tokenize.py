@@ -8,6 +8,7 @@ inference disagree.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,6 +124,49 @@ def encode_raw(tokenizer: Any, text: str, is_seq2seq: bool = False) -> list[int]
     return ids
 
 
+# A normalizer can pack several characters into one before tokenizing (NFKC composes conjoining Hangul jamo, 3 to
+# 1); the early length check leaves that much room and more, so it only drops what cannot fit.
+COMPOSE_MARGIN = 4
+
+
+# Text a tokenizer without byte fallback may not know: odd symbols, and a word longer than WordPiece reads.
+_UNKNOWN_PROBE = "\u2603 \U0001f600 \ua66e \u0d9e " + "a" * 300
+
+
+def longest_token_chars(tokenizer: Any) -> int | None:
+    """The most characters of text one token can stand for: the longest entry of the vocabulary. A byte-level
+    entry has one character per byte, and a text character is at least one byte; entries such as "<0x0A>" only
+    overstate it, which keeps the bound safe. None when the tokenizer turns unknown text into its unk token (one
+    token could then stand for a whole unknown word, so no number of characters is sure to be too long)."""
+    unk = getattr(tokenizer, "unk_token_id", None)
+    if unk is not None and unk in _ids(tokenizer, _UNKNOWN_PROBE):
+        return None
+    tokens = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+    return max((len(t) for t in tokens if t), default=1)
+
+
+def surely_at_least(text: str, n_tokens: int, chars_per_token: int) -> bool:
+    """True when `text` cannot tokenize to fewer than `n_tokens` tokens, decided without tokenizing it.
+
+    Each token stands for at most `chars_per_token` characters, so a text with `n_tokens * chars_per_token`
+    characters needs `n_tokens` tokens. Only characters a tokenizer keeps are counted (white space may be folded
+    or dropped), with `COMPOSE_MARGIN` for normalizers that compose, and only as far into the text as it takes:
+    a text of megabytes is decided by its first few thousand characters.
+
+    >>> surely_at_least("word " * 1000, 100, 10), surely_at_least("word " * 1000, 100, 20)
+    (True, False)
+    """
+    need = n_tokens * chars_per_token * COMPOSE_MARGIN
+    if len(text) < need:  # most texts: too short to be sure of anything, decided at once
+        return False
+    kept, start = 0, 0
+    while kept < need and start < len(text):
+        chunk = text[start : start + 2 * need]
+        kept += len(re.sub(r"\s+", "", chunk))
+        start += len(chunk)
+    return kept >= need
+
+
 def truncate_prompt(ids: list[int], budget: int, keep_head: int) -> list[int]:
     """Cut a prompt to `budget` tokens from the left of what follows its first `keep_head` tokens.
 
@@ -139,11 +183,17 @@ def truncate_prompt(ids: list[int], budget: int, keep_head: int) -> list[int]:
 
 
 def encode_causal(
-    tokenizer: Any, fmt: ChatFormat, conv: Conversation, max_length: int, keep_head: int = 64
+    tokenizer: Any, fmt: ChatFormat, conv: Conversation, max_length: int, keep_head: int = 64,
+    chars_per_token: int | None = None,
 ) -> Encoded | None:
-    """Encode a conversation for a decoder-only model; None when its last response alone does not fit."""
+    """Encode a conversation for a decoder-only model; None when its last response alone does not fit.
+
+    With `chars_per_token` (`longest_token_chars`), a last response too long to fit by its characters alone is
+    dropped before anything is tokenized, so a record of megabytes costs no more than a short one."""
     messages = conv.chat()
     pieces = split_chat(tokenizer, fmt, messages, [m.loss for m in conv.messages], add_generation_prompt=False)
+    if chars_per_token is not None and surely_at_least(pieces[-1][0], max_length, chars_per_token):
+        return None
     ids: list[int] = []
     labels: list[int] = []
     last = 0  # where the final response starts
@@ -160,18 +210,22 @@ def encode_causal(
 
 
 def encode_seq2seq(
-    tokenizer: Any, fmt: ChatFormat, conv: Conversation, max_length: int, max_target_length: int, keep_head: int = 64
+    tokenizer: Any, fmt: ChatFormat, conv: Conversation, max_length: int, max_target_length: int, keep_head: int = 64,
+    chars_per_token: int | None = None,
 ) -> list[Encoded]:
     """Encode a conversation for an encoder-decoder model: one sequence per loss-bearing assistant turn.
 
     The chat up to that turn (with the generation prompt) goes to the encoder; the response plus eos is the
     decoder's target, tokenized as the tokenizer tokenizes targets, ending in eos. A target longer than
-    `max_target_length` is dropped (the caller counts it).
+    `max_target_length` is dropped (the caller counts it); with `chars_per_token`, one too long by its characters
+    alone is dropped before it is tokenized.
     """
     messages = conv.chat()
     out = []
     for k, msg in enumerate(conv.messages):
         if not msg.loss:
+            continue
+        if chars_per_token is not None and surely_at_least(msg.content, max_target_length + 1, chars_per_token):
             continue
         source = encode_prompt(tokenizer, fmt, messages[:k], is_seq2seq=True)
         target = tokenizer(text_target=msg.content)["input_ids"]  # the model's own target specials (T5 </s>, BART <s>..</s>)

@@ -20,7 +20,7 @@ from instill.model_source import saved_end_of_turn
 from instill.modeling import Loaded, load_for_training
 from instill.records import Conversation, to_conversations
 from instill.sources import load_source
-from instill.tokenize import IGNORE_INDEX, Encoded, encode_causal, encode_seq2seq
+from instill.tokenize import IGNORE_INDEX, Encoded, encode_causal, encode_seq2seq, longest_token_chars
 
 
 @dataclass
@@ -90,12 +90,14 @@ def split_validation(convs: list[Conversation], fraction: float, seed: int) -> t
 def encode_all(
     convs: list[Conversation], tokenizer: Any, fmt: ChatFormat, cfg: DataConfig, is_seq2seq: bool
 ) -> tuple[list[Encoded], EncodeStats]:
-    """Encode every conversation; sequences whose response cannot fit are dropped and counted."""
+    """Encode every conversation; sequences whose response cannot fit are dropped and counted (one far too long
+    by its characters is dropped before it is tokenized)."""
     stats = EncodeStats(conversations=len(convs))
     out: list[Encoded] = []
+    chars_per_token = longest_token_chars(tokenizer) if convs else None
     for index, conv in enumerate(convs):
         try:
-            encoded = _encode_one(conv, tokenizer, fmt, cfg, is_seq2seq)
+            encoded = _encode_one(conv, tokenizer, fmt, cfg, is_seq2seq, chars_per_token)
         except InstillError as e:  # a template that refuses a record: say which record
             raise InstillError(f"{conv.source or f'conversation {index}'}: {e}") from None
         stats.dropped_too_long += sum(m.loss for m in conv.messages) - len(encoded) if is_seq2seq else not encoded
@@ -107,10 +109,12 @@ def encode_all(
     return out, stats
 
 
-def _encode_one(conv: Conversation, tokenizer: Any, fmt: ChatFormat, cfg: DataConfig, is_seq2seq: bool) -> list[Encoded]:
+def _encode_one(conv: Conversation, tokenizer: Any, fmt: ChatFormat, cfg: DataConfig, is_seq2seq: bool,
+                chars_per_token: int | None) -> list[Encoded]:
     if is_seq2seq:
-        return encode_seq2seq(tokenizer, fmt, conv, cfg.max_length, cfg.max_target_length, cfg.keep_prompt_head)
-    one = encode_causal(tokenizer, fmt, conv, cfg.max_length, cfg.keep_prompt_head)
+        return encode_seq2seq(tokenizer, fmt, conv, cfg.max_length, cfg.max_target_length, cfg.keep_prompt_head,
+                              chars_per_token)
+    one = encode_causal(tokenizer, fmt, conv, cfg.max_length, cfg.keep_prompt_head, chars_per_token)
     return [one] if one is not None else []
 
 
