@@ -33,6 +33,28 @@ def bpe_tokenizer():
 
 
 @pytest.fixture(scope="session")
+def merging_tok():
+    """Character BPE with one merge, "\\n" + "P", so a response starting with P merges across the boundary with
+    a ChatML generation prompt (which ends in "assistant\\n")."""
+    from tokenizers import Tokenizer, models
+    from transformers import PreTrainedTokenizerFast
+
+    from instill.chat_format import CHATML_TEMPLATE
+
+    text = "<|im_start|>user\nWhat is the capital of France?<|im_end|>\nassistant\nParis"
+    chars = sorted(set("user\nWhat is the capital of France?assistantParis"))
+    vocab = {c: i for i, c in enumerate(chars)}
+    vocab["\nP"] = len(vocab)
+    tk = Tokenizer(models.BPE(vocab=vocab, merges=[("\n", "P")]))
+    tok = PreTrainedTokenizerFast(tokenizer_object=tk)
+    tok.add_special_tokens({"eos_token": "<|im_end|>", "pad_token": "<|pad|>",
+                            "additional_special_tokens": ["<|im_start|>"]})
+    tok.chat_template = CHATML_TEMPLATE
+    assert "\nP" in tok.convert_ids_to_tokens(tok(text, add_special_tokens=False)["input_ids"])
+    return tok
+
+
+@pytest.fixture(scope="session")
 def tiny_llama_dir(tmp_path_factory, bpe_tokenizer) -> Path:
     from transformers import LlamaConfig, LlamaForCausalLM
 

@@ -166,3 +166,35 @@ def test_long_context_is_cut_from_the_left(llama, caplog):
     assert cut.loglik == pytest.approx(score_options(llama, [(kept, options)])[0].loglik, abs=1e-5)
     with pytest.raises(InstillError, match="longer than the model's 256 positions"):
         score_options(llama, [([5], [[7] * 257])])
+
+
+def test_chat_options_are_the_tokens_training_puts_after_the_prompt_across_a_bpe_merge(merging_tok):
+    """Chat style: the generation prompt ends in "assistant\\n" and the tokenizer merges "\\n" + "P". lm-eval's rule,
+    enc(prompt + option)[len(enc(prompt)):], would score "aris" for "Paris" (the "P" went into the merged token
+    the prompt ids do not have); training put "P", "a", "r", "i", "s" after the prompt ids, and that is what is
+    scored. Raw style, a base model used as the harness uses it, keeps the harness's rule."""
+    from types import SimpleNamespace
+
+    from instill.chat_format import chat_format_for
+    from instill.evaluate.items import EvalItem
+    from instill.evaluate.predict import option_requests, raw_prompt
+    from instill.records import chat_to_conversation
+    from instill.tokenize import encode_causal
+
+    tok, fmt = merging_tok, chat_format_for(merging_tok)
+    cm = SimpleNamespace(tokenizer=tok, fmt=fmt, is_seq2seq=False)
+    question = [{"role": "user", "content": "What is the capital of France?"}]
+    item = EvalItem(task="t", cluster="c", messages=question, references=["Paris"], answer="Paris",
+                    options=["Paris", "France"])
+    ctx, options = option_requests(cm, item, "chat")
+    prompt = fmt.render(tok, question, add_generation_prompt=True)
+    lm_eval_slice = tok(prompt + "Paris", add_special_tokens=False)["input_ids"][len(ctx):]
+    assert tok.convert_ids_to_tokens(lm_eval_slice) == ["a", "r", "i", "s"]  # where the rule goes wrong
+    assert [tok.convert_ids_to_tokens(o) for o in options] == [list("Paris"), list("France")]
+    for option, ids in zip(item.options, options):
+        trained = encode_causal(tok, fmt, chat_to_conversation([*question, {"role": "assistant", "content": option}]),
+                                max_length=256).input_ids
+        assert trained[: len(ctx)] == ctx and trained[len(ctx) : len(ctx) + len(ids)] == ids
+    raw_ctx, raw_options = option_requests(cm, item, "raw")
+    assert (raw_ctx, raw_options[0]) == split_context(tok, raw_prompt(item), "Paris")
+    assert tok.convert_ids_to_tokens(raw_options[0]) == ["\nP", "a", "r", "i", "s"]  # "\n" moved onto the option

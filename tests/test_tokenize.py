@@ -85,22 +85,6 @@ def test_mask_matches_transformers_generation_markers(bpe_tokenizer):
     assert [int(lab != X) for lab in ours.labels] == ref["assistant_masks"][:n]
 
 
-@pytest.fixture(scope="module")
-def merging_tok():
-    """Character BPE with one merge, "\\n" + "P", so a response starting with P merges across the boundary."""
-    text = "<|im_start|>user\nWhat is the capital of France?<|im_end|>\nassistant\nParis"
-    chars = sorted(set("user\nWhat is the capital of France?assistantParis"))
-    vocab = {c: i for i, c in enumerate(chars)}
-    vocab["\nP"] = len(vocab)
-    tk = Tokenizer(models.BPE(vocab=vocab, merges=[("\n", "P")]))
-    tok = PreTrainedTokenizerFast(tokenizer_object=tk)
-    tok.add_special_tokens({"eos_token": "<|im_end|>", "pad_token": "<|pad|>",
-                            "additional_special_tokens": ["<|im_start|>"]})
-    tok.chat_template = CHATML_TEMPLATE
-    assert "\nP" in tok.convert_ids_to_tokens(tok(text, add_special_tokens=False)["input_ids"])
-    return tok
-
-
 def test_boundary_is_exact_despite_bpe_merge(merging_tok):
     fmt = chat_format_for(merging_tok)
     chat = [{"role": "user", "content": "What is the capital of France?"}, {"role": "assistant", "content": "Paris"}]

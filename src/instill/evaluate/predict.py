@@ -123,7 +123,14 @@ def fit_prompt(ids: list[int], max_positions: int | None, max_new_tokens: int) -
 
 
 def option_requests(cm: ChatModel, item: EvalItem, style: PromptStyle) -> tuple[list[int], list[list[int]]]:
-    """(prompt ids, ids of each option after it), cut where training cuts a response from its prompt."""
+    """(prompt ids, ids of each option after it).
+
+    Chat style: the prompt ids are the ones training and generation use, and an option's ids are the ones training
+    puts after them (`piece_ids`): enc(prompt + option)[len(enc(prompt)):] where enc(prompt) is a prefix of
+    enc(prompt + option), else enc(option) alone, since a BPE merge across the end of the generation prompt would
+    otherwise score tokens the model never saw after this prompt (and lose the option's first characters). Raw
+    style: lm-evaluation-harness's split (`rank.split_context`), for a base model used as the harness uses it.
+    """
     from instill.evaluate.rank import split_context
 
     tok = cm.tokenizer

@@ -1,7 +1,8 @@
 """Rank classification: score each option of an item by its log-likelihood given the prompt, pick the best.
 
-lm-evaluation-harness is the anchor (DESIGN.md, "Rank classification"): the same split of context and option tokens,
-the same sums, `acc_norm` by characters, ties to the first option. It runs every (context + option) row on its own;
+lm-evaluation-harness is the anchor (README, "Rank classification"): the same sums, `acc_norm` by characters, ties
+to the first option, and for raw text the same split of context and option tokens (`split_context`); a chat prompt
+is split where training splits a response from its prompt instead (`predict.option_requests`). It runs every (context + option) row on its own;
 here a causal LM runs each context once, keeps its KV cache, repeats it for the item's options and scores all
 options in one forward. `use_cache=False` is the one-row-per-option path, kept as the reference that tests and
 bench/rank_throughput.py compare against.
