@@ -103,7 +103,21 @@ def chat_format_for(tokenizer: Any, template: str = "auto", end_of_turn: str | N
         if not path.is_file():
             raise InstillError(f"chat.template: no such file '{template}' (or use auto, tokenizer, default)")
         text = read_utf8(path, "chat template")
+        _check_syntax(tokenizer, text, path)
     eot = end_of_turn if end_of_turn is not None else tokenizer.eos_token
     if not eot:
         raise InstillError("the tokenizer has no eos token; set chat.end_of_turn to the text that ends a response")
     return ChatFormat(template=text, end_of_turn=eot)
+
+
+def _check_syntax(tokenizer: Any, text: str, path: Path) -> None:
+    """A template file that is not valid Jinja is one error naming the file and line, when it is chosen (not as a
+    refusal of the first conversation it renders). Compiled as transformers compiles it, by rendering a probe."""
+    from jinja2 import TemplateError, TemplateSyntaxError
+
+    try:
+        tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], chat_template=text, tokenize=False)
+    except TemplateSyntaxError as e:
+        raise InstillError(f"{path}:{e.lineno}: chat.template: not a valid Jinja template: {e.message}") from None
+    except TemplateError:  # the template refuses the probe (raise_exception): its syntax is fine
+        pass

@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from instill.errors import InstillError
-from instill.files import read_utf8
+from instill.files import invalid_yaml, read_utf8, yaml_kind
 from instill.precision import Precision
 
 
@@ -279,22 +279,30 @@ def _known_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
     return keys
 
 
-def _describe(err: ValidationError, source: str, overrides: list[str]) -> str:
-    """Every error of a recipe, each with its field path and where it was set, on one line ('; ' between)."""
-    return "; ".join(_describe_one(e, source, overrides) for e in err.errors())
+def override_setters(overrides: list[str]) -> list[tuple[str, str]]:
+    """(dotted key, how it was set) of each `key=value` override, for `describe_errors`."""
+    return [(a.split("=", 1)[0].strip(), f"override '{a}'") for a in overrides]
 
 
-def _describe_one(first: Any, source: str, overrides: list[str]) -> str:
-    loc = ".".join(str(p) for p in first["loc"])
-    # name the override that set the field, if one did; else the recipe file
-    top = ".".join(str(p) for p in first["loc"] if not isinstance(p, int))
-    for assignment in reversed(overrides):
-        key = assignment.split("=", 1)[0].strip()
+def describe_errors(err: ValidationError, source: str, setters: list[tuple[str, str]],
+                    model: type[BaseModel]) -> str:
+    """Every error of a config, each with its field path and where it was set, on one line ('; ' between).
+
+    `source` is where fields come from unless one of `setters` (dotted key, how it was set; the last one that
+    covers a field wins) set it: the file, or an override or option that named the field."""
+    return "; ".join(_describe_one(e, source, setters, model) for e in err.errors())
+
+
+def _describe_one(first: Any, source: str, setters: list[tuple[str, str]], model: type[BaseModel]) -> str:
+    loc = ".".join(str(p) for p in first["loc"] if p not in ("openai", "local"))  # union tags are no fields
+    # name the override that set the field, if one did; else the file
+    top = ".".join(str(p) for p in first["loc"] if not isinstance(p, int) and p not in ("openai", "local"))
+    for key, how in reversed(setters):
         if top == key or top.startswith(key + "."):
-            source = f"override '{assignment}'"
+            source = how
             break
     if first["type"] == "extra_forbidden":
-        near = difflib.get_close_matches(top, _known_keys(Recipe), n=1)
+        near = difflib.get_close_matches(top, _known_keys(model), n=1)
         hint = f" (did you mean '{near[0]}'?)" if near else ""
         return f"{source}: unknown field '{loc}'{hint}"
     msg = first["msg"].removeprefix("Value error, ")
@@ -335,16 +343,16 @@ def load_recipe(path: str | Path | None, overrides: list[str] = ()) -> Recipe:
         try:
             tree = _yaml(read_utf8(p, "recipe")) or {}
         except yaml.YAMLError as e:
-            raise InstillError(f"{p}: invalid YAML: {' '.join(str(e).split())}") from None
+            raise invalid_yaml(p, e) from None
         if not isinstance(tree, dict):
-            raise InstillError(f"{p}: a recipe must be a mapping of fields")
+            raise InstillError(f"{p}: a recipe must be a mapping of fields at its top level, got {yaml_kind(tree)}")
         source = str(p)
     for assignment in overrides:
         apply_override(tree, assignment)
     try:
         return Recipe.model_validate(tree)
     except ValidationError as e:
-        raise InstillError(_describe(e, source, list(overrides))) from None
+        raise InstillError(describe_errors(e, source, override_setters(list(overrides)), Recipe)) from None
 
 
 def save_recipe(recipe: Recipe, path: str | Path) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
-from instill.errors import InstillError
+from instill.errors import InstillError, where
 
 
 def read_utf8(path: object, what: str = "file") -> str:
@@ -17,6 +18,26 @@ def read_utf8(path: object, what: str = "file") -> str:
         line = data[: e.start].count(b"\n") + 1
         raise InstillError(f"{path}:{line}: this {what} is not UTF-8 text (byte {e.start}: "
                            f"{data[e.start:e.start + 1]!r}); save it as UTF-8") from None
+
+
+def invalid_yaml(path: object, error: Exception) -> InstillError:
+    """A YAML syntax error as one line: the file, the line and column where the parser stopped, what it expected,
+    and where the construct it was reading began (PyYAML's own text spreads this over several lines)."""
+    mark, problem = getattr(error, "problem_mark", None), getattr(error, "problem", None)
+    if mark is None or not problem:
+        return InstillError(f"{path}: invalid YAML: {' '.join(str(error).split())}")
+    context, start = getattr(error, "context", None), getattr(error, "context_mark", None)
+    began = f" ({context} that began on line {start.line + 1})" if context and start is not None else ""
+    return InstillError(f"{where(path, mark.line + 1)}:{mark.column + 1}: invalid YAML: {problem}{began}")
+
+
+def yaml_kind(value: Any) -> str:
+    """What a YAML file holds instead of a mapping, in a user's words.
+
+    >>> yaml_kind(["a"]), yaml_kind("a")
+    ('a list', 'a single value')
+    """
+    return "a list" if isinstance(value, list) else "a single value"
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:

@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, PrivateAttr, ValidationError
 
-from instill.config import Strict, load_recipe
+from instill.config import Recipe, Strict, load_recipe
 from instill.errors import InstillError
-from instill.files import read_utf8, write_text_atomic
+from instill.files import invalid_yaml, read_utf8, write_text_atomic, yaml_kind
 
 
 class SweepPoint(Strict):
@@ -42,6 +42,7 @@ class Sweep(Strict):
     x_log: bool = Field(False, description="log-scale x axis (model sizes)")
     title: str = "held-out score"
     points: list[SweepPoint] = Field(min_length=1)
+    _file: str = PrivateAttr("sweep")  # where it was read, for messages
 
 
 def load_sweep(path: str | Path) -> Sweep:
@@ -49,16 +50,38 @@ def load_sweep(path: str | Path) -> Sweep:
     if not p.is_file():
         raise InstillError(f"{p}: sweep file not found")
     try:
-        sweep = Sweep.model_validate(yaml.safe_load(read_utf8(p, "sweep file")) or {})
+        tree = yaml.safe_load(read_utf8(p, "sweep file")) or {}
+        if not isinstance(tree, dict):
+            raise InstillError(f"{p}: a sweep file must be a mapping of fields at its top level, got "
+                               f"{yaml_kind(tree)}")
+        sweep = Sweep.model_validate(tree)
     except yaml.YAMLError as e:
-        raise InstillError(f"{p}: invalid YAML: {' '.join(str(e).split())}") from None
+        raise invalid_yaml(p, e) from None
     except ValidationError as e:
         first = e.errors()[0]
         raise InstillError(f"{p}: {'.'.join(str(x) for x in first['loc'])}: {first['msg']}") from None
-    sweep.recipe = str((p.parent / sweep.recipe).resolve())
+    recipe = (p.parent / sweep.recipe).resolve()
+    if not recipe.is_file():
+        raise InstillError(f"{p}: recipe: '{sweep.recipe}' not found (looked for {recipe}; a recipe path is "
+                           "relative to the sweep file)")
+    sweep.recipe = str(recipe)
     if len({pt.label for pt in sweep.points}) != len(sweep.points):
         raise InstillError(f"{p}: two points share a label")
+    sweep._file = str(p)
     return sweep
+
+
+def point_recipes(sweep: Sweep, extra_overrides: list[str] = ()) -> list[Recipe]:
+    """Every point's recipe, checked before the first run starts (a bad override in the last point is an error
+    at once, naming the sweep file and the point, not after the other points have run)."""
+    out = []
+    for i, pt in enumerate(sweep.points):
+        overrides = [*sweep.overrides, *pt.overrides, *extra_overrides, f"run_dir={Path(sweep.run_dir) / pt.label}"]
+        try:
+            out.append(load_recipe(sweep.recipe, overrides))
+        except InstillError as e:
+            raise InstillError(f"{sweep._file}: points.{i} ({pt.label}): {e}") from None
+    return out
 
 
 def run_sweep(sweep: Sweep, extra_overrides: list[str] = (), progress: bool = True) -> Path:
@@ -67,9 +90,8 @@ def run_sweep(sweep: Sweep, extra_overrides: list[str] = (), progress: bool = Tr
 
     out = Path(sweep.run_dir)
     results: list[dict[str, Any]] = []
-    for pt in sweep.points:
+    for pt, recipe in zip(sweep.points, point_recipes(sweep, extra_overrides)):
         run_dir = out / pt.label
-        recipe = load_recipe(sweep.recipe, [*sweep.overrides, *pt.overrides, *extra_overrides, f"run_dir={run_dir}"])
         run(recipe, progress=progress)
         report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
         held = report["overall"].get("held_out") or {}

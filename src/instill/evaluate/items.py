@@ -14,6 +14,7 @@ from typing import Any, Iterable
 
 from instill.errors import InstillError, where
 from instill.records import Conversation
+from instill.sources._io import json_type
 
 
 @dataclass
@@ -38,9 +39,11 @@ class EvalItem:
 def item_from_conversation(conv: Conversation | dict[str, Any], origin: str = "eval set") -> EvalItem:
     """The question of a conversation (everything before its last assistant turn) and the scoring fields of its meta."""
     d = conv.to_dict() if isinstance(conv, Conversation) else conv
-    msgs = [{"role": m["role"], "content": m["content"]} for m in d.get("messages", [])]
+    msgs = _messages(d, origin)
     if not msgs or msgs[-1]["role"] != "assistant" or len(msgs) < 2:
         raise InstillError(f"{origin}: an evaluation row needs a user turn followed by the reference answer")
+    if not isinstance(d.get("meta") or {}, dict):
+        raise InstillError(f"{origin}: 'meta' must be an object, got {json_type(d['meta'])}")
     meta = dict(d.get("meta") or {})
     target = msgs[-1]["content"]
     answer = meta.get("answer", target)
@@ -56,6 +59,19 @@ def item_from_conversation(conv: Conversation | dict[str, Any], origin: str = "e
     return EvalItem(task=d.get("task") or meta.get("task") or "unnamed", cluster=meta.get("cluster", "none"),
                     messages=msgs[:-1], references=list(refs), answer=answer, options=options,
                     format=meta.get("format", "zero_shot"), instance_id=instance_id, meta=meta)
+
+
+def _messages(row: Any, origin: str) -> list[dict[str, str]]:
+    """The `{role, content}` turns of a row, each checked: a row of another shape is one error naming it."""
+    if not isinstance(row, dict):
+        raise InstillError(f"{origin}: expected a JSON object with 'messages', got {json_type(row)}")
+    turns = row.get("messages", [])
+    if not isinstance(turns, list):
+        raise InstillError(f"{origin}: 'messages' must be an array of {{role, content}}, got {json_type(turns)}")
+    for i, m in enumerate(turns):
+        if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
+            raise InstillError(f"{origin}: messages[{i}] needs a string 'role' and a string 'content'")
+    return [{"role": m["role"], "content": m["content"]} for m in turns]
 
 
 def read_eval_jsonl(path: str | Path) -> list[EvalItem]:

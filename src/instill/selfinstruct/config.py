@@ -11,9 +11,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, Field, ValidationError
 
-from instill.config import Strict, apply_override
+from instill.config import Strict, apply_override, describe_errors, override_setters
 from instill.errors import InstillError
-from instill.files import read_utf8
+from instill.files import invalid_yaml, read_utf8, yaml_kind
 from instill.llm.base import SamplingParams
 from instill.llm.load import BackendConfig
 from instill.selfinstruct import prompts
@@ -123,7 +123,7 @@ def _deep_merge(base: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
 
 def load_config(path: str | Path | None, overrides: list[str] = (), **fields: Any) -> SelfInstructConfig:
     """A config from an optional YAML file, then `fields` (CLI options that were given), then `key=value`
-    overrides; errors name the field."""
+    overrides; each error names the field and where it was set (the file, the command line or the override)."""
     tree: dict[str, Any] = {}
     if path is not None:
         p = Path(path)
@@ -132,20 +132,22 @@ def load_config(path: str | Path | None, overrides: list[str] = (), **fields: An
         try:
             tree = yaml.safe_load(read_utf8(p, "Self-Instruct config")) or {}
         except yaml.YAMLError as e:
-            raise InstillError(f"{p}: invalid YAML: {' '.join(str(e).split())}") from None
+            raise invalid_yaml(p, e) from None
         if not isinstance(tree, dict):
-            raise InstillError(f"{p}: a config must be a mapping of fields")
+            raise InstillError(f"{p}: a config must be a mapping of fields at its top level, got {yaml_kind(tree)}")
+    setters: list[tuple[str, str]] = []
     for k, v in fields.items():
         if v is not None:
             if isinstance(v, dict) and isinstance(tree.get(k), dict):
                 tree[k] = {**tree[k], **v}
             else:
                 tree[k] = v
+            setters += [(f"{k}.{sub}", "command line") for sub in v] if isinstance(v, dict) else [(k, "command line")]
     for assignment in overrides:
         apply_override(tree, assignment)
     try:
         return SelfInstructConfig.model_validate(with_defaults(SelfInstructConfig, tree))
     except ValidationError as e:
-        err = e.errors()[0]
-        loc = ".".join(str(x) for x in err["loc"] if x not in ("openai", "local"))
-        raise InstillError(f"selfinstruct config: {loc}: {err['msg'].removeprefix('Value error, ')}") from None
+        source = str(path) if path is not None else "selfinstruct config"
+        raise InstillError(describe_errors(e, source, setters + override_setters(list(overrides)),
+                                           SelfInstructConfig)) from None

@@ -25,7 +25,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from instill.errors import InstillError, where
-from instill.files import read_utf8
+from instill.files import invalid_yaml, read_utf8, yaml_kind
 from instill.tasks.generators import generate_splits, get_generator
 from instill.tasks.task import SPLITS, Instance, Task
 from instill.tasks.template import Template
@@ -204,9 +204,9 @@ def load_card(path: str | Path) -> Task:
     try:
         raw = yaml.load(read_utf8(path, "task card"), Loader=_CardLoader)  # noqa: S506 - SafeLoader subclass
     except yaml.YAMLError as e:
-        raise InstillError(f"{path}: invalid YAML: {' '.join(str(e).split())}") from None
+        raise invalid_yaml(path, e) from None
     if not isinstance(raw, dict):
-        raise InstillError(f"{path}: a task card must be a mapping of keys")
+        raise InstillError(f"{path}: a task card must be a mapping of keys at its top level, got {yaml_kind(raw)}")
     try:
         card = Card.model_validate(raw)
     except ValidationError as e:
