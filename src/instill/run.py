@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from instill.config import Recipe
 from instill.errors import InstillError
@@ -96,13 +97,13 @@ def _train_speed(run_dir: Path) -> dict[str, Any]:
     return {"train_tokens_per_s": round(sum(rates) / len(rates), 1), "train_steps": max(r["step"] for r in rows)}
 
 
-def _showcase(recipe: Recipe, evals: dict[str, str], items: list, held: list[str], run_dir: Path) -> None:
+def _showcase(recipe: Recipe, evals: dict[str, str], items: list, held_tasks: list[str], run_dir: Path) -> None:
     """Base raw continuations beside tuned answers for the recipe's prompts and the first held-out item."""
     from instill.evaluate.runner import model_stamp
     from instill.evaluate.showcase import SHOWCASE_FILE, read_showcase, showcase, write_showcase
 
     prompts = list(recipe.eval.showcase)
-    first_held = next((it for it in items if it.cluster in held), None)
+    first_held = next((it for it in items if it.task in held_tasks), None)
     if first_held is not None:
         prompts.append(first_held.prompt)
     settings = {"prompts": prompts, "base": model_stamp(evals["base"]), "tuned": model_stamp(evals["tuned"]),
@@ -113,14 +114,35 @@ def _showcase(recipe: Recipe, evals: dict[str, str], items: list, held: list[str
         write_showcase(path, rows, settings)
 
 
-def run(recipe: Recipe, progress: bool = True) -> Path:
-    """Run every stage that is not done yet; returns the path of report.md."""
+def _copy_finished_eval(settings: dict[str, Any], others: Sequence[Path], out: Path) -> bool:
+    """Copy an evaluation with the same settings (model, weights, items, how asked) from another run's folder, so a
+    sweep evaluates its base model once, not once per point. True when one was found."""
+    from instill.evaluate.runner import is_done
+
+    for other in others:
+        src = other / "eval" / out.name
+        if src.resolve() != out.resolve() and is_done(src, settings):
+            tmp = out.with_name(out.name + ".partial")
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(src, tmp)
+            shutil.rmtree(out, ignore_errors=True)
+            tmp.rename(out)
+            log.info("eval %s: the same as in %s; copied", out.name, src)
+            return True
+    return False
+
+
+def run(recipe: Recipe, progress: bool = True, share_evals_from: Sequence[Path] = ()) -> Path:
+    """Run every stage that is not done yet; returns the path of report.md.
+
+    `share_evals_from`: other run folders (a sweep's earlier points) whose finished evaluation is copied instead of
+    run again when its settings are the same (in practice the base model's, on the same items)."""
     from instill.build import add_token_counts, recipe_tokenizer, write_mixture
     from instill.config import save_recipe
     from instill.evaluate.items import read_eval_jsonl
     from instill.evaluate.report import write_report
     from instill.evaluate.runner import evaluate_model, is_done, settings_of
-    from instill.mixture import build_mixture, held_out_closure
+    from instill.mixture import build_mixture
 
     if recipe.mixture is None:
         raise InstillError("instill run needs a recipe with a 'mixture' section: the held-out tasks it evaluates "
@@ -175,12 +197,13 @@ def run(recipe: Recipe, progress: bool = True) -> Path:
         evals["base"] = base_model_of(recipe)
     for name, model in evals.items():
         out = run_dir / "eval" / name
-        if is_done(out, settings_of(model, items, recipe.eval)):
+        settings = settings_of(model, items, recipe.eval)
+        if is_done(out, settings) or _copy_finished_eval(settings, share_evals_from, out):
             log.info("eval %s: done already (%s)", name, out)
             continue
         _, timings[f"eval_{name}"] = _timed(f"eval {name} ({model})",
                                             lambda: evaluate_model(model, items, recipe.eval, out, progress))
-    held = sorted(held_out_closure(recipe.mixture.held_out_clusters, recipe.mixture.related_clusters))
+    held = mix.held_out_tasks  # held-out clusters' tasks and evaluation-only tasks (SNI test tasks): never trained on
     if recipe.eval.showcase and "base" in evals:
         _, dt = _timed("showcase", lambda: _showcase(recipe, evals, items, held, run_dir))
         timings["showcase"] = dt

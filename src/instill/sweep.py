@@ -92,26 +92,43 @@ def run_sweep(sweep: Sweep, extra_overrides: list[str] = (), progress: bool = Tr
     results: list[dict[str, Any]] = []
     for pt, recipe in zip(sweep.points, point_recipes(sweep, extra_overrides)):
         run_dir = out / pt.label
-        run(recipe, progress=progress)
+        run(recipe, progress=progress, share_evals_from=[out / done["label"] for done in results])
         report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
         held = report["overall"].get("held_out") or {}
         seen = report["overall"].get("seen") or {}
         train_stats = json.loads((run_dir / "data" / "stats.json").read_text(encoding="utf-8"))
         results.append({"label": pt.label, "x": pt.x, "held_out_tuned": held.get("tuned"), "held_out_base": held.get("base"),
+                        "held_out_n": held.get("n"), "held_out_delta_ci95": held.get("delta_ci95"),
+                        "wall_seconds": _wall_seconds(run_dir),
                         "seen_tuned": seen.get("tuned"), "train_examples": train_stats["examples"],
                         "train_clusters": len(train_stats["clusters"]), "report": str(run_dir / "report.md")})
     (out / "sweep.json").write_text(json.dumps({"title": sweep.title, "x_label": sweep.x_label, "points": results},
                                                indent=1), encoding="utf-8")
     _plot(sweep, results, out / "sweep.png")
-    md = [f"# {sweep.title}", "", f"| {sweep.x_label} | label | training examples | held-out base | held-out tuned "
-          "| seen tuned |", "|---|---|---|---|---|---|"]
+    md = [f"# {sweep.title}", "", f"| {sweep.x_label} | label | training examples | held-out items | held-out base "
+          "| held-out tuned | Δ 95% interval | seen tuned | seconds (data + train + evals) |", "|---|---|---|---|---|---|---|---|---|"]
     fmt = lambda v: "–" if v is None else f"{v:.1f}"  # noqa: E731
     for r in results:
+        ci = r["held_out_delta_ci95"]
         md.append(f"| {r['x']:g} | [{r['label']}]({r['label']}/report.md) | {r['train_examples']} | "
-                  f"{fmt(r['held_out_base'])} | {fmt(r['held_out_tuned'])} | {fmt(r['seen_tuned'])} |")
+                  f"{r['held_out_n'] or '–'} | {fmt(r['held_out_base'])} | {fmt(r['held_out_tuned'])} | "
+                  f"{'–' if ci is None else f'{ci[0]:+.1f} to {ci[1]:+.1f}'} | {fmt(r['seen_tuned'])} | "
+                  f"{fmt(r['wall_seconds'])} |")
     md += ["", "![sweep](sweep.png)", ""]
     write_text_atomic(out / "sweep.md", "\n".join(md))
     return out / "sweep.md"
+
+
+def _wall_seconds(run_dir: Path) -> float | None:
+    """The seconds a point's stages took when they ran, whichever call of `instill run` ran them: data and training
+    from stages.json, each evaluation from its metrics.json (a copied one counts the time it took where it ran)."""
+    path = run_dir / "stages.json"
+    if not path.is_file():
+        return None
+    total = sum(s.get("seconds", 0.0) for s in json.loads(path.read_text(encoding="utf-8")).values())
+    for metrics in sorted((run_dir / "eval").glob("*/metrics.json")):
+        total += json.loads(metrics.read_text(encoding="utf-8")).get("seconds", 0.0)
+    return round(total, 1)
 
 
 def _plot(sweep: Sweep, results: list[dict[str, Any]], path: Path) -> None:

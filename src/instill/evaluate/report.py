@@ -28,13 +28,31 @@ def _delta(base: float | None, tuned: float | None) -> float | None:
     return None if base is None or tuned is None else round(tuned - base, 4)
 
 
-def compare(base: dict[str, Any] | None, tuned: dict[str, Any], held_out_clusters: Sequence[str]) -> dict[str, Any]:
-    """Base vs tuned numbers per cluster and per task (headline score, EM, ROUGE-L, accuracy) with deltas."""
+def held_out_clusters_of(tasks: dict[str, Any], held_out_tasks: Sequence[str]) -> list[str]:
+    """The clusters whose evaluated tasks are all held out (never trained on).
+
+    >>> held_out_clusters_of({"a": {"cluster": "nli"}, "b": {"cluster": "qa"}, "c": {"cluster": "qa"}}, ["a", "b"])
+    ['nli']
+    """
+    clusters: dict[str, bool] = {}
+    for name, t in tasks.items():
+        clusters[t["cluster"]] = clusters.get(t["cluster"], True) and name in held_out_tasks
+    return sorted(c for c, held in clusters.items() if held)
+
+
+def compare(base: dict[str, Any] | None, tuned: dict[str, Any], held_out_tasks: Sequence[str]) -> dict[str, Any]:
+    """Base vs tuned numbers per cluster and per task (headline score, EM, ROUGE-L, accuracy) with deltas.
+
+    A task is held out when it was never trained on (its cluster held out, or an evaluation-only task such as an
+    SNI test task); a cluster is held out when all its evaluated tasks are."""
+    held_clusters = held_out_clusters_of(tuned["tasks"], held_out_tasks)
+
     def rows(level: str) -> dict[str, Any]:
         out = {}
         for name, t in tuned[level].items():
             b = (base or {}).get(level, {}).get(name, {})
-            entry: dict[str, Any] = {"n": t["n"], "held_out": (t.get("cluster", name) in held_out_clusters)}
+            held = name in held_out_tasks if level == "tasks" else name in held_clusters
+            entry: dict[str, Any] = {"n": t["n"], "held_out": held}
             if level == "tasks":
                 entry["cluster"] = t["cluster"]
             for m in METRICS:
@@ -45,7 +63,7 @@ def compare(base: dict[str, Any] | None, tuned: dict[str, Any], held_out_cluster
 
     overall = {}
     for group, keep in (("held_out", True), ("seen", False)):
-        chosen = [r for r in tuned["tasks"].items() if (r[1]["cluster"] in held_out_clusters) == keep]
+        chosen = [r for r in tuned["tasks"].items() if (r[0] in held_out_tasks) == keep]
         if chosen:
             n = sum(t["n"] for _, t in chosen)
             mean_t = sum(t[HEADLINE] * t["n"] for _, t in chosen) / n
@@ -58,7 +76,7 @@ def compare(base: dict[str, Any] | None, tuned: dict[str, Any], held_out_cluster
     return {"overall": overall, "clusters": rows("clusters"), "tasks": rows("tasks")}
 
 
-def bootstrap_delta(base_preds: list[dict], tuned_preds: list[dict], held_out_clusters: Sequence[str],
+def bootstrap_delta(base_preds: list[dict], tuned_preds: list[dict], held_out_tasks: Sequence[str],
                     resamples: int = 2000, seed: int = 0) -> dict[str, list[float]]:
     """95% interval of tuned minus base mean score per group (held_out, seen): a paired bootstrap over items (each
     resample draws items with replacement and takes both models' scores on them), seeded, so a reader can tell a
@@ -69,7 +87,7 @@ def bootstrap_delta(base_preds: list[dict], tuned_preds: list[dict], held_out_cl
     out = {}
     for group, keep in (("held_out", True), ("seen", False)):
         pairs = [(base_by_key[(p["task"], p["index"])], p["scores"][HEADLINE]) for p in tuned_preds
-                 if (p["cluster"] in held_out_clusters) == keep and (p["task"], p["index"]) in base_by_key]
+                 if (p["task"] in held_out_tasks) == keep and (p["task"], p["index"]) in base_by_key]
         if len(pairs) < 2:
             continue
         diff = np.array([t - b for b, t in pairs]) * 100  # scores are 0-1 per item; reported x100
@@ -79,15 +97,15 @@ def bootstrap_delta(base_preds: list[dict], tuned_preds: list[dict], held_out_cl
     return out
 
 
-def pick_samples(base_preds: list[dict] | None, tuned_preds: list[dict], held_out_clusters: Sequence[str],
+def pick_samples(base_preds: list[dict] | None, tuned_preds: list[dict], held_out_tasks: Sequence[str],
                  per_cluster: int) -> list[dict[str, Any]]:
     """A few items per held-out cluster (free-text tasks first: they show more than a chosen option), with the
     base and tuned answers side by side."""
     base_by_key = {(p["task"], p["index"]): p for p in base_preds or []}
     out = []
-    clusters = list(held_out_clusters) or sorted({p["cluster"] for p in tuned_preds})
-    for cluster in clusters:
-        mine = [p for p in tuned_preds if p["cluster"] == cluster]
+    held = [p for p in tuned_preds if p["task"] in held_out_tasks] or tuned_preds
+    for cluster in sorted({p["cluster"] for p in held}):
+        mine = [p for p in held if p["cluster"] == cluster]
         mine.sort(key=lambda p: (p["options"] is not None, p["task"], p["index"] if p["index"] is not None else 0))
         seen_tasks: set[str] = set()
         picked = []
@@ -167,15 +185,16 @@ def plot_loss(metrics_path: Path, path: Path) -> bool:
 
 
 def _md_table(rows: dict[str, Any], first: str, with_cluster: bool = False) -> list[str]:
-    head = f"| {first} |" + (" cluster |" if with_cluster else "") + " n | base | tuned | Δ | EM tuned | ROUGE-L tuned |"
+    head = f"| {first} |" + (" cluster |" if with_cluster else "") + (" n | base | tuned | Δ | EM base | EM tuned | "
+                                                                       "ROUGE-L base | ROUGE-L tuned |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for name, r in rows.items():
         s = r[HEADLINE]
         mark = " (held out)" if r["held_out"] else ""
         cells = [f"{name}{mark}"] + ([r["cluster"]] if with_cluster else []) + [
             str(r["n"]), _fmt(s["base"]), _fmt(s["tuned"]),
-            "–" if s["delta"] is None else f"{s['delta']:+.1f}", _fmt(r["exact_match"]["tuned"]),
-            _fmt(r["rouge_l"]["tuned"])]
+            "–" if s["delta"] is None else f"{s['delta']:+.1f}", _fmt(r["exact_match"]["base"]),
+            _fmt(r["exact_match"]["tuned"]), _fmt(r["rouge_l"]["base"]), _fmt(r["rouge_l"]["tuned"])]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -187,7 +206,7 @@ def _quote(text: str | None, limit: int = 300) -> str:
     return text.replace("\n", " ⏎ ").replace("|", "\\|") or "(empty)"
 
 
-def write_report(run_dir: str | Path, base_dir: Path | None, tuned_dir: Path, held_out_clusters: Sequence[str],
+def write_report(run_dir: str | Path, base_dir: Path | None, tuned_dir: Path, held_out_tasks: Sequence[str],
                  samples: int = 3, title: str | None = None, extra: dict[str, Any] | None = None) -> Path:
     """Write report.md, report.json and plots/ under run_dir from the evaluations in base_dir and tuned_dir."""
     from instill.evaluate.runner import METRICS as METRICS_FILE, read_predictions
@@ -196,18 +215,20 @@ def write_report(run_dir: str | Path, base_dir: Path | None, tuned_dir: Path, he
     run = Path(run_dir)
     tuned = _load(tuned_dir / METRICS_FILE)
     base = _load(base_dir / METRICS_FILE) if base_dir is not None else None
-    comparison = compare(base, tuned, held_out_clusters)
+    comparison = compare(base, tuned, held_out_tasks)
+    held_out_clusters = held_out_clusters_of(tuned["tasks"], held_out_tasks)
     base_preds, tuned_preds = read_predictions(base_dir) if base is not None else None, read_predictions(tuned_dir)
-    side = pick_samples(base_preds, tuned_preds, held_out_clusters, samples)
+    side = pick_samples(base_preds, tuned_preds, held_out_tasks, samples)
     if base_preds is not None:
-        for group, ci in bootstrap_delta(base_preds, tuned_preds, held_out_clusters).items():
+        for group, ci in bootstrap_delta(base_preds, tuned_preds, held_out_tasks).items():
             comparison["overall"][group]["delta_ci95"] = ci
     plots = run / "plots"
     plots.mkdir(parents=True, exist_ok=True)
     plot_clusters(comparison, plots / "clusters.png")
     has_loss = plot_loss(run / "metrics.jsonl", plots / "loss.png")
     shown = read_showcase(run / "eval" / SHOWCASE_FILE)
-    report = {"run_dir": str(run), "held_out_clusters": list(held_out_clusters), "base_model": base and
+    report = {"run_dir": str(run), "held_out_clusters": held_out_clusters,
+              "held_out_tasks": sorted(t for t in tuned["tasks"] if t in held_out_tasks), "base_model": base and
               base["settings"]["model"], "tuned_model": tuned["settings"]["model"], **comparison, "samples": side,
               **({"showcase": shown} if shown else {}),
               "plots": ["plots/clusters.png"] + (["plots/loss.png"] if has_loss else []), **(extra or {})}
@@ -215,7 +236,8 @@ def write_report(run_dir: str | Path, base_dir: Path | None, tuned_dir: Path, he
 
     md = [f"# {title or 'instill report: ' + run.name}", ""]
     md += [f"- tuned model: `{report['tuned_model']}`", f"- base model: `{report['base_model'] or 'not evaluated'}`",
-           f"- held-out clusters (never trained on): {', '.join(held_out_clusters) or 'none'}",
+           f"- held out (never trained on): {len(report['held_out_tasks'])} tasks; clusters: "
+           f"{', '.join(held_out_clusters) or 'none'}",
            f"- asked: {tuned['settings']['prompt_style']} prompts; options {tuned['settings']['options']}"
            f"{' (normalized by ' + tuned['settings']['normalize'] + ')' if tuned['settings']['normalize'] != 'none' else ''}"
            "; score = accuracy for tasks with options, ROUGE-L otherwise (x100)"]
