@@ -145,3 +145,21 @@ def _write_sni(folder, name, n=5, categories=("Sentiment Analysis",), definition
 def write_sni():
     """Writes a Super-NaturalInstructions task file (fixture data the tests make): write_sni(folder, name, n=...)."""
     return _write_sni
+
+
+@pytest.fixture
+def write_sni_folder(write_sni):
+    """Writes a small Super-NaturalInstructions copy (task files and the official split files):
+    write_sni_folder(root, train=(...), test=(...), n=40) -> root."""
+    def write(root, train=("task001_train_a", "task003_train_b"), test=("task002_test_c",), n=40):
+        for name in (*train, *test):
+            if name in test:
+                write_sni(root, name, n=n, categories=("Title Generation",), definition=("Give the review a title.",))
+            else:
+                write_sni(root, name, n=n)
+        (root / "splits" / "default").mkdir(parents=True, exist_ok=True)
+        (root / "splits" / "default" / "train_tasks.txt").write_text("".join(f"{t}\n" for t in train))
+        (root / "splits" / "default" / "test_tasks.txt").write_text("".join(f"{t}\n" for t in test))
+        return root
+
+    return write

@@ -219,14 +219,23 @@ def test_shipped_recipe_validates_and_its_builtin_data_loads(path):
     assert load_recipe(path, ["train.lr=3e-4"]).train.lr == pytest.approx(3e-4)
 
 
+def sni_path_override(recipe_path, folder) -> list[str]:
+    """Shipped SNI recipes name the user's clone (`natural-instructions`); tests point them at a fixture copy."""
+    recipe = load_recipe(recipe_path)
+    if not any(c.kind == "sni" for c in recipe.mixture.collections):
+        return []
+    return [f"mixture.collections=[{{kind: sni, path: '{folder}', eval_instances: 5}}]"]
+
+
 @pytest.mark.parametrize("path", SWEEPS, ids=[p.name for p in SWEEPS])
-def test_shipped_sweep_points_are_valid_recipes(path):
+def test_shipped_sweep_points_are_valid_recipes(path, tmp_path, write_sni_folder):
     from instill.mixture import selected_tasks
     from instill.sweep import load_sweep
 
     sweep = load_sweep(path)
+    sni = sni_path_override(sweep.recipe, write_sni_folder(tmp_path))
     for point in sweep.points:
-        recipe = load_recipe(sweep.recipe, [*sweep.overrides, *point.overrides])
+        recipe = load_recipe(sweep.recipe, [*sweep.overrides, *point.overrides, *sni])
         selected_tasks(recipe.mixture)  # raises when a point selects no task of its held-out cluster
 
 

@@ -6,6 +6,7 @@ import json
 import random
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -298,12 +299,33 @@ def test_bootstrap_interval_of_the_paired_delta():
     def preds(scores, cluster):
         return [{"task": "t", "index": i, "cluster": cluster, "scores": {"score": s}} for i, s in enumerate(scores)]
 
-    always = bootstrap_delta(preds([0.0] * 20, "nli"), preds([1.0] * 20, "nli"), ["nli"])
+    always = bootstrap_delta(preds([0.0] * 20, "nli"), preds([1.0] * 20, "nli"), ["t"])
     assert always == {"held_out": [100.0, 100.0]}  # every item gained: no resample can say otherwise
     base, tuned = preds([0, 1] * 50, "a"), preds([1, 1] * 50, "a")  # half the items gain 100: mean +50
     ci = bootstrap_delta(base, tuned, [])["seen"]
     assert ci[0] < 50 < ci[1] and 35 < ci[0] and ci[1] < 65
     assert bootstrap_delta(base, tuned, []) == {"seen": ci}  # seeded: the same interval every time
+
+
+def test_report_counts_evaluation_only_tasks_as_held_out():
+    """An SNI test task is never trained on, though no held-out cluster names it: the report puts it with the
+    held-out tasks, and its cluster is held out only when every evaluated task of that cluster is."""
+    from instill.evaluate.report import compare
+
+    def metrics(scores):
+        tasks = {name: {"n": 1, "cluster": cluster, "score": s, "exact_match": s, "rouge_l": s}
+                 for name, (cluster, s) in scores.items()}
+        clusters = {c: {"n": 1, "score": 0.0, "exact_match": 0.0, "rouge_l": 0.0} for c, _ in scores.values()}
+        return {"tasks": tasks, "clusters": clusters}
+
+    scores = {"task1540_title": ("title_generation", 40.0), "task033_coref": ("coreference", 10.0),
+              "seen_coref": ("coreference", 90.0)}
+    base = metrics({k: (c, 0.0) for k, (c, _) in scores.items()})
+    out = compare(base, metrics(scores), held_out_tasks=["task1540_title", "task033_coref"])
+    assert out["overall"]["held_out"] == {"n": 2, "base": 0.0, "tuned": 25.0, "delta": 25.0}
+    assert out["overall"]["seen"]["tuned"] == 90.0
+    assert out["tasks"]["task033_coref"]["held_out"] and not out["tasks"]["seen_coref"]["held_out"]
+    assert out["clusters"]["title_generation"]["held_out"] and not out["clusters"]["coreference"]["held_out"]
 
 
 def test_instill_run_resumes_a_training_cut_short(tmp_path, caplog):
@@ -397,6 +419,71 @@ def test_sweep_runs_each_point_and_plots_held_out_score(tmp_path):
     (tmp_path / "bad.yaml").write_text("recipe: micro.yaml\nrun_dir: x\npoints: []\n")
     with pytest.raises(InstillError, match="bad.yaml: points"):
         load_sweep(tmp_path / "bad.yaml")
+
+
+def test_sweep_evaluates_a_shared_base_model_once(tmp_path, tiny_llama_dir, caplog):
+    """Points asked the same items of the same base model share one evaluation: the second point copies the
+    first's (same predictions), and a point whose items differ evaluates its own."""
+    from instill.sweep import load_sweep, run_sweep
+
+    write_micro(tmp_path)
+    (tmp_path / "sweep.yaml").write_text(
+        "recipe: micro.yaml\n"
+        f"run_dir: {tmp_path / 'sweep'}\n"
+        f"overrides: [train.save_every=null, 'eval.base_model={tiny_llama_dir}', mixture.eval_seen_tasks=false]\n"
+        "points:\n"
+        "  - {label: one, x: 1, overrides: ['mixture.tasks=[cluster:nli, even_odd]']}\n"
+        "  - {label: two, x: 2, overrides: ['mixture.tasks=[cluster:nli, even_odd, headline_sports]']}\n"
+        "  - {label: other, x: 3, overrides: ['mixture.tasks=[cluster:nli, even_odd]', mixture.eval_per_task=2]}\n")
+    with caplog.at_level("INFO", logger="instill.run"):
+        md = run_sweep(load_sweep(tmp_path / "sweep.yaml"), progress=False)
+    sweep = md.parent
+    copied = [r.getMessage() for r in caplog.records if r.getMessage().endswith("; copied")]
+    assert copied == [f"eval base: the same as in {sweep / 'one' / 'eval' / 'base'}; copied"]
+    assert preds_of(sweep / "two", "base") == preds_of(sweep / "one", "base")
+    assert len(preds_of(sweep / "other", "base")) < len(preds_of(sweep / "one", "base"))
+    result = json.loads((sweep / "sweep.json").read_text())
+    assert result["points"][0]["held_out_base"] == result["points"][1]["held_out_base"] is not None
+
+
+# the Gemma recipes' sweeps, run on the tiny model with tiny data: the same points, stages and tables in seconds
+ON_TINY = ["model.name=tiny", "model.tiny={hidden_size: 32, num_layers: 2, num_heads: 2, intermediate_size: 64, "
+           "vocab_size: 400}", "mixture.max_per_task=3", "mixture.validation_per_task=1", "mixture.eval_per_task=2",
+           "data.max_length=192", "train.max_steps=2", "train.save_every=null", "eval.max_new_tokens=4"]
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+
+
+def test_gemma_cluster_sweep_runs_on_a_tiny_model(tmp_path):
+    from instill.sweep import load_sweep, run_sweep
+
+    sweep = load_sweep(RECIPES / "gemma_cluster_sweep.yaml")
+    sweep.run_dir = str(tmp_path / "sweep")
+    md = run_sweep(sweep, ON_TINY, progress=False)
+    points = json.loads((md.parent / "sweep.json").read_text())["points"]
+    assert [p["x"] for p in points] == [p["train_clusters"] for p in points] == [1, 2, 4, 11]
+    assert len({p["held_out_n"] for p in points}) == 1 and points[0]["held_out_n"] == 5 * 2  # 5 held-out tasks
+    assert all(p["held_out_base"] is not None and p["seen_tuned"] is None for p in points)
+    assert all(len(p["held_out_delta_ci95"]) == 2 and p["wall_seconds"] > 0 for p in points)
+    assert is_png(md.parent / "sweep.png") and md.read_text().count("](c") == 4
+
+
+def test_gemma_sni_instances_sweep_runs_on_a_tiny_model(tmp_path, write_sni_folder):
+    """The SNI test task is never trained on, so the report counts it as held out though no cluster is."""
+    from instill.sweep import load_sweep, run_sweep
+
+    folder = write_sni_folder(tmp_path / "sni")
+    sweep = load_sweep(RECIPES / "gemma_sni_instances_sweep.yaml")
+    sweep.run_dir = str(tmp_path / "sweep")
+    on_tiny = [o for o in ON_TINY if not o.startswith("mixture.max_per_task")]  # the points set it
+    md = run_sweep(sweep, [*on_tiny, f"mixture.collections=[{{kind: sni, path: '{folder}', eval_instances: 4}}]"],
+                   progress=False)
+    points = json.loads((md.parent / "sweep.json").read_text())["points"]
+    assert [p["train_examples"] for p in points] == [2 * 2, 2 * 8, 2 * 32]  # max_per_task per point, 2 train tasks
+    assert all(p["held_out_n"] == 2 and p["held_out_base"] is not None for p in points)  # eval_per_task=2
+    report = json.loads((md.parent / "i08" / "report.json").read_text())
+    assert report["held_out_tasks"] == ["task002_test_c"] and report["held_out_clusters"] == ["title_generation"]
+    preds = preds_of(md.parent / "i08", "tuned")
+    assert all(p["prompt"][-1]["content"].startswith("Definition: Give the review a title.") for p in preds)
 
 
 @pytest.mark.parametrize("fixture", ["tiny_llama_dir", "tiny_t5_dir"])
