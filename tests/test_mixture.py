@@ -144,7 +144,7 @@ def test_data_build_cli_writes_mixture_stats_and_plot(tmp_path):
         f"run_dir: {tmp_path / 'run'}\n"
         "model: {tiny: {vocab_size: 400}}\n"
         "mixture: {tasks: ['cluster:arithmetic', 'cluster:closed_book_qa'], held_out_clusters: [closed_book_qa],"
-        " mixing_cap: 30, eval_per_task: 4}\n", encoding="utf-8")
+        " mixing_cap: 30, eval_per_task: 4, eval_seen_tasks: true}\n", encoding="utf-8")
     out = subprocess.run([sys.executable, "-m", "instill.cli", "data", "build", str(recipe)],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
@@ -157,8 +157,13 @@ def test_data_build_cli_writes_mixture_stats_and_plot(tmp_path):
     rows = [json.loads(line) for line in (data / "train.jsonl").read_text().splitlines()]
     assert len(rows) == stats["examples"] and all(r["meta"]["cluster"] == "arithmetic" for r in rows)
     evals = [json.loads(line) for line in (data / "eval.jsonl").read_text().splitlines()]
-    assert evals and all(r["meta"]["cluster"] == "closed_book_qa" for r in evals)
-    assert "training examples" in out.stdout
+    held = [r for r in evals if r["meta"]["cluster"] == "closed_book_qa"]
+    seen = [r for r in evals if r["meta"]["cluster"] == "arithmetic"]
+    assert held and seen and len(held) + len(seen) == len(evals)
+    held_tasks = stats["held_out"]["tasks"]
+    # the summary counts held-out and seen-task rows apart (it once called every eval row held out)
+    assert (f"{len(evals)} eval rows: {len(held)} from {len(held_tasks)} held-out tasks (clusters: closed_book_qa), "
+            f"{len(seen)} unseen instances of seen tasks") in out.stdout
 
 
 def test_data_tasks_cli_lists_cards(tmp_path):

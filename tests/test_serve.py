@@ -498,3 +498,60 @@ def test_tokenizing_a_prompt_does_not_hold_up_the_event_loop(cm, monkeypatch):
         release.set()
         t.join(60)
         assert result["r"].status_code == 200
+
+
+# --- a request fuzzer: whatever shape a client sends, the answer is 200 or 4xx, never 5xx ----------------------------
+
+FUZZ_VALUES = [None, True, 0, 1, 2, -1, 3.5, 1e12, "", "x", "Hi", [], ["a", ""], [1, 2], [[1], [2, 3]], {}, {"a": 1},
+               [{"type": "text", "text": "Hi"}], [{"type": "image_url"}]]
+FUZZ_FIELDS = {
+    "/chat/completions": ["messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "n", "stop",
+                          "presence_penalty", "frequency_penalty", "seed", "stream", "stream_options", "logit_bias",
+                          "logprobs", "tools", "response_format", "extra_field"],
+    "/completions": ["prompt", "max_tokens", "temperature", "top_p", "n", "stop", "presence_penalty",
+                     "frequency_penalty", "seed", "stream", "stream_options", "echo", "logprobs", "best_of", "suffix"],
+}
+
+
+def fuzz_message(rng):
+    """A chat message of a random shape: sometimes valid, often not."""
+    msg = {"role": rng.choice(["user", "assistant", "system", "developer", "tool", None, 3]),
+           "content": rng.choice(FUZZ_VALUES)}
+    if rng.random() < 0.2:
+        msg.pop(rng.choice(["role", "content"]))
+    return msg if rng.random() < 0.9 else rng.choice(FUZZ_VALUES)
+
+
+def fuzz_body(rng, path):
+    """A request body with the required field mostly present and random values for random optional fields, the
+    token count kept small when it is a valid number so every accepted request stays fast."""
+    body = {"model": NAME if rng.random() < 0.9 else rng.choice(FUZZ_VALUES)}
+    if path == "/chat/completions":
+        body["messages"] = [fuzz_message(rng) for _ in range(rng.randint(0, 3))] if rng.random() < 0.85 else \
+            rng.choice(FUZZ_VALUES)
+    else:
+        body["prompt"] = rng.choice(FUZZ_VALUES)
+    for field in rng.sample(FUZZ_FIELDS[path][1:] if path == "/chat/completions" else FUZZ_FIELDS[path][1:],
+                            rng.randint(0, 4)):
+        body[field] = rng.choice(FUZZ_VALUES)
+    for field in ("max_tokens", "max_completion_tokens", "n"):
+        if isinstance(body.get(field), (int, float)) and not isinstance(body[field], bool) and body[field] > 3:
+            body[field] = 3
+    body.setdefault("max_tokens", 3)
+    return body
+
+
+def test_a_request_fuzzer_gets_200_or_4xx_never_5xx(url):
+    import random
+
+    rng = random.Random(0)
+    seen: dict[int, int] = {}
+    for i in range(200):
+        path = rng.choice(list(FUZZ_FIELDS))
+        body = fuzz_body(rng, path)
+        resp = post(url, path, body)
+        seen[resp.status_code] = seen.get(resp.status_code, 0) + 1
+        assert resp.status_code < 500, (i, path, body, resp.text[:300])
+        if resp.status_code >= 400:
+            assert "error" in resp.json(), (i, body, resp.text[:300])
+    assert seen.get(200, 0) >= 10 and sum(n for s, n in seen.items() if 400 <= s < 500) >= 60, seen
