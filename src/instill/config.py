@@ -141,6 +141,15 @@ class LoraConfig(Strict):
     merge: bool = Field(True, description="merge the adapter into the weights when saving the final model")
 
 
+class TrackingConfig(Strict):
+    """Where train.report_to's trackers file the run (named after run_dir's folder)."""
+
+    project: str = Field("instill", description="W&B and MLflow project / experiment; TensorBoard's folder under "
+                                                 "run_dir/tensorboard")
+    wandb_mode: Literal["online", "offline"] = Field(
+        "online", description="offline: W&B writes run_dir/wandb only (upload later with `wandb sync`)")
+
+
 class TrainConfig(Strict):
     method: Literal["full", "lora"] = "full"
     lora: LoraConfig = LoraConfig()
@@ -181,6 +190,17 @@ class TrainConfig(Strict):
     save_every: int | None = Field(None, gt=0, description="steps between resumable checkpoints; null = none")
     keep_checkpoints: int = Field(2, gt=0)
     resume: bool = Field(False, description="continue from the newest checkpoint in run_dir")
+    report_to: list[Literal["tensorboard", "wandb", "mlflow"]] = Field(
+        default_factory=list, description="trackers that get metrics.jsonl's rows and the recipe as hyper-parameters "
+        "(through accelerate); each needs its extra installed: pip install 'instill[tensorboard]'")
+    tracking: TrackingConfig = TrackingConfig()
+
+    @model_validator(mode="after")
+    def _trackers_once(self) -> "TrainConfig":
+        twice = sorted({t for t in self.report_to if self.report_to.count(t) > 1})
+        if twice:
+            raise ValueError(f"report_to lists {', '.join(twice)} more than once")
+        return self
 
 
 class EvalConfig(Strict):

@@ -30,9 +30,10 @@ STAGE_FIELDS = {
 
 
 def fingerprint(recipe: Recipe, fields: tuple[str, ...]) -> str:
-    """A short hash of some recipe fields (train.resume left out: resuming does not change the result)."""
+    """A short hash of some recipe fields (train.resume and the trackers left out: they do not change the result)."""
     dumped = recipe.model_dump(mode="json", include=set(fields))
-    dumped.get("train", {}).pop("resume", None)
+    for key in ("resume", "report_to", "tracking"):
+        dumped.get("train", {}).pop(key, None)
     return hashlib.sha256(json.dumps(dumped, sort_keys=True).encode()).hexdigest()[:16]
 
 

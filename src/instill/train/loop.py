@@ -23,7 +23,7 @@ from instill.errors import InstillError
 from instill.mixture import Mixture, build_mixture
 from instill.precision import resolve_precision
 from instill.tokenize import IGNORE_INDEX, Encoded
-from instill.train import checkpoint
+from instill.train import checkpoint, tracking
 from instill.train.batching import GroupedStream
 from instill.train.data import BatchStream, collate, encode_all, load_model_and_format, prepare_conversations
 from instill.train.loss import chunkable_head, count_loss_tokens, summed_loss
@@ -157,7 +157,7 @@ def setup(recipe: Recipe, mixture: Mixture | None = None) -> Session:
     # process group) so one process can run several trainings (tests, sweeps). Private, but stable since 0.20.
     AcceleratorState._reset_state(reset_partial_state=False)
     mixed = _precision(cfg)
-    accelerator = Accelerator(mixed_precision=mixed, cpu=not _has_accelerator())
+    accelerator = Accelerator(mixed_precision=mixed, cpu=not _has_accelerator(), **tracking.accelerator_kwargs(recipe))
     set_seed(recipe.seed)
     run_dir = Path(recipe.run_dir)
     if not cfg.resume and any((run_dir / name).exists() for name in ("metrics.jsonl", "model", "checkpoints")):
@@ -200,6 +200,7 @@ def setup(recipe: Recipe, mixture: Mixture | None = None) -> Session:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_recipe(recipe, run_dir / "config.yaml")
         (run_dir / "data_stats.json").write_text(json.dumps(vars(stats), indent=1))
+    tracking.start(accelerator, recipe)
     if cfg.resume and (last := checkpoint.latest_checkpoint(run_dir)) is not None:
         session.start_step = checkpoint.load_checkpoint(accelerator, last)["step"]
         if accelerator.is_main_process:
@@ -289,9 +290,11 @@ def validation_loss(s: Session) -> float | None:
 
 
 def _log(s: Session, record: dict) -> None:
+    """A row of metrics.jsonl (the record of the run), then the same row to train.report_to's trackers."""
     if s.accelerator.is_main_process:
         with open(s.run_dir / "metrics.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
+    tracking.log(s.accelerator, record)
 
 
 def fit(s: Session) -> list[float]:
@@ -328,12 +331,15 @@ def fit(s: Session) -> list[float]:
 def train(recipe: Recipe, mixture: Mixture | None = None) -> Path:
     """Train as the recipe says; returns the folder of the final model."""
     s = setup(recipe, mixture)
-    fit(s)
-    val = validation_loss(s)
-    if val is not None:
-        _log(s, {"step": s.total_steps, "val_loss": val})
-        if s.accelerator.is_main_process:
-            log.info("validation loss %.4f", val)
+    try:
+        fit(s)
+        val = validation_loss(s)
+        if val is not None:
+            _log(s, {"step": s.total_steps, "val_loss": val})
+            if s.accelerator.is_main_process:
+                log.info("validation loss %.4f", val)
+    finally:  # a failed run's tracker runs are closed too, with what they got
+        tracking.finish(s.accelerator)
     out = s.run_dir / "model"
     s.accelerator.wait_for_everyone()
     # every process takes part: under FSDP / ZeRO-3 this gathers the sharded weights
