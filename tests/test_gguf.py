@@ -294,6 +294,7 @@ def test_lora_under_bf16_keeps_a_bf16_base_fp32_adapters_and_saves_fp32(tiny_lla
     from safetensors.torch import load_file
 
     from instill.config import Recipe
+    from instill.generate import load_chat_model
     from instill.train.loop import fit, setup, train
 
     recipe = Recipe.model_validate(make_recipe(tmp_path / "run", alpaca_file, str(tiny_llama_dir), max_steps=1,
@@ -302,12 +303,37 @@ def test_lora_under_bf16_keeps_a_bf16_base_fp32_adapters_and_saves_fp32(tiny_lla
     dtypes = {("lora_" in n, p.dtype) for n, p in s.model.named_parameters()}
     assert dtypes == {(False, torch.bfloat16), (True, torch.float32)}  # frozen base bf16, trained adapters fp32
     assert all(p.requires_grad == ("lora_" in n) for n, p in s.model.named_parameters())
+    # buffers are not cast: RoPE's frequencies stay fp32, as from_pretrained(dtype=bfloat16) leaves them
+    assert {b.dtype for b in s.model.buffers() if b.is_floating_point()} == {torch.float32}
     fit(s)
-    recipe = Recipe.model_validate(make_recipe(tmp_path / "run2", alpaca_file, str(tiny_llama_dir), max_steps=1,
-                                               precision="bf16", method="lora"))
-    out = train(recipe)
-    saved = load_file(str(out / "model.safetensors"))
+    outs = {merge: train(Recipe.model_validate(make_recipe(
+        tmp_path / f"merge-{merge}", alpaca_file, str(tiny_llama_dir), max_steps=2, precision="bf16", method="lora",
+        lora={"merge": merge}))) for merge in (True, False)}
+    saved = load_file(str(outs[True] / "model.safetensors"))
     assert {t.dtype for t in saved.values()} == {torch.float32}  # merged and saved in fp32, as it was loaded
+    base = load_file(str(tiny_llama_dir / "model.safetensors"))
+    untouched = [k for k in saved if "proj" not in k]  # embeddings (tied head) and norms: no adapter on them
+    assert untouched and all(torch.equal(saved[k], base[k]) for k in untouched)  # the base's weights, not bf16's
+    merged, adapter = (load_chat_model(str(outs[m]), precision="fp32").model for m in (True, False))
+    ids = torch.tensor([[5, 6, 7, 8, 9, 10]])
+    with torch.no_grad():  # merged = the fp32 base + the adapter, as the unmerged adapter loads
+        torch.testing.assert_close(merged(input_ids=ids).logits, adapter(input_ids=ids).logits, rtol=1e-5, atol=1e-6)
+
+
+def test_lora_under_bf16_on_the_tiny_model_merges_into_its_own_fp32_weights(tmp_path, alpaca_file, make_recipe):
+    """model.name=tiny has no folder to reload: the fp32 base is rebuilt from the seed, the one base_model/ holds."""
+    from safetensors.torch import load_file
+
+    from instill.config import Recipe
+    from instill.train.loop import train
+
+    out = train(Recipe.model_validate(make_recipe(tmp_path / "run", alpaca_file, "tiny", max_steps=2, precision="bf16",
+                                                  method="lora")))
+    saved = load_file(str(out / "model.safetensors"))
+    base = load_file(str(tmp_path / "run" / "base_model" / "model.safetensors"))
+    untouched = [k for k in saved if "proj" not in k]
+    assert untouched and all(torch.equal(saved[k], base[k]) for k in untouched)
+    assert any(not torch.equal(saved[k], base[k]) for k in saved if "proj" in k)  # the adapters were merged
 
 
 def test_raw_prompts_get_the_tokenizers_bos_and_never_a_trailing_eos(gguf_file, cache):
