@@ -123,7 +123,7 @@ def one_thread():
 @pytest.fixture(scope="module")
 def cm(tiny_llama_dir):
     """The tiny Llama loaded as a chat model (generation, serving and backend tests share it per module)."""
-    from instill.generate import load_chat_model
+    from instill.inference.chat_model import load_chat_model
 
     return load_chat_model(str(tiny_llama_dir))
 

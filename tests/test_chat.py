@@ -6,11 +6,11 @@ from io import StringIO
 
 import pytest
 
-import instill.chat
-from instill.chat import HELP, chat_loop
-from instill.generate import GenerationParams, load_chat_model
+from instill.chat import HELP, chat_loop, local_reply
+from instill.inference.chat_model import load_chat_model
+from instill.inference.sampling import SamplingParams
 
-PARAMS = GenerationParams(max_new_tokens=4)
+PARAMS = SamplingParams(max_tokens=4)
 
 
 class Script:
@@ -32,9 +32,11 @@ def cm(tiny_llama_dir):
     return load_chat_model(str(tiny_llama_dir))
 
 
-def run(cm, *lines: str, system: str = "") -> tuple[list[dict[str, str]], str, Script]:
+def run(reply, *lines: str, system: str = "") -> tuple[list[dict[str, str]], str, Script]:
+    """Chat with `reply` (a ChatModel: the local model's replies) through the given input lines."""
     read, out = Script(*lines), StringIO()
-    history = chat_loop(cm, PARAMS, system_prompt=system, read=read, out=out)
+    reply = reply if callable(reply) else local_reply(reply, PARAMS)
+    history = chat_loop(reply, system_prompt=system, read=read, out=out)
     return history, out.getvalue(), read
 
 
@@ -100,35 +102,35 @@ def test_blank_lines_are_ignored(cm):
 # --- the prompt sent each turn (no model) -------------------------------------------------------------------------
 
 
-@pytest.fixture
-def fake_stream(monkeypatch):
-    """Replace the model: record the messages each turn is asked with, answer with fixed text in pieces."""
-    calls: list[list[dict[str, str]]] = []
+class FakeReply:
+    """Instead of a model: record the messages each turn is asked with, answer with fixed text in pieces."""
 
-    def stream(cm, messages, params):
-        calls.append([dict(m) for m in messages])  # a copy: the loop keeps appending to its history
-        assert params is PARAMS
-        yield f" reply {len(calls)}"
-        yield "."
-        yield "  "
+    def __init__(self) -> None:
+        self.calls: list[list[dict[str, str]]] = []
 
-    monkeypatch.setattr(instill.chat, "stream", stream)
-    return calls
+    def __call__(self, messages, on_text) -> None:
+        self.calls.append([dict(m) for m in messages])  # a copy: the loop keeps appending to its history
+        for piece in (f" reply {len(self.calls)}", ".", "  "):
+            on_text(piece)
 
 
-def test_second_turn_prompt_is_built_from_the_history(fake_stream):
-    history, out, _ = run(None, "What is 2+2?", "And 3+3?", system="You are terse.")
-    assert fake_stream == [
+def test_second_turn_prompt_is_built_from_the_history():
+    fake = FakeReply()
+    history, out, _ = run(fake, "What is 2+2?", "And 3+3?", system="You are terse.")
+    calls = fake.calls
+    assert calls == [
         [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "What is 2+2?"}],
         [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "What is 2+2?"},
          {"role": "assistant", "content": "reply 1."}, {"role": "user", "content": "And 3+3?"}],
     ]
-    assert history == fake_stream[1] + [{"role": "assistant", "content": "reply 2."}]
+    assert history == calls[1] + [{"role": "assistant", "content": "reply 2."}]
     assert "bot>  reply 1.  \n" in out  # pieces are printed as they come
 
 
-def test_prompt_after_reset_starts_over(fake_stream):
-    run(None, "one", "/reset", "two", "three")
-    assert fake_stream[1] == [{"role": "user", "content": "two"}]
-    assert fake_stream[2] == [{"role": "user", "content": "two"}, {"role": "assistant", "content": "reply 2."},
+def test_prompt_after_reset_starts_over():
+    fake = FakeReply()
+    run(fake, "one", "/reset", "two", "three")
+    calls = fake.calls
+    assert calls[1] == [{"role": "user", "content": "two"}]
+    assert calls[2] == [{"role": "user", "content": "two"}, {"role": "assistant", "content": "reply 2."},
                               {"role": "user", "content": "three"}]

@@ -133,7 +133,9 @@ def test_data_preview_marks_loss_on_responses(tmp_path):
 
 
 def test_generate_runs_on_a_saved_model(tmp_path, tiny_llama_dir):
-    from instill.generate import GenerationParams, generate, load_chat_model
+    from instill.inference.chat_model import load_chat_model
+    from instill.inference.engine import generate
+    from instill.inference.sampling import SamplingParams
 
     res = instill(tmp_path, "generate", "--model", str(tiny_llama_dir), "hello", "--max-new-tokens", "5")
     assert res.returncode == 0, res.stderr
@@ -141,8 +143,8 @@ def test_generate_runs_on_a_saved_model(tmp_path, tiny_llama_dir):
     assert res.stdout.endswith("\n")
     # greedy: the streamed reply is the library's reply to the same one-turn chat
     cm = load_chat_model(str(tiny_llama_dir))
-    expected = generate(cm, [{"role": "user", "content": "hello"}], GenerationParams(max_new_tokens=5))
-    assert res.stdout.strip() == expected
+    expected = generate(cm, cm.chat_ids([{"role": "user", "content": "hello"}]), SamplingParams(max_tokens=5)).text
+    assert res.stdout.strip() == expected.strip()
 
 
 # --- files that are not UTF-8, recipes with several mistakes --------------------------------------------------------

@@ -508,7 +508,7 @@ def test_evaluate_model_ranks_generates_and_writes_every_prediction(request, fix
 def test_ranked_options_are_the_tokens_training_puts_after_the_prompt(tiny_llama_dir):
     """Scoring is exact to training: prompt ids + option ids == the trained sequence up to the end of turn."""
     from instill.evaluate.predict import option_requests
-    from instill.generate import load_chat_model
+    from instill.inference.chat_model import load_chat_model
     from instill.records import Conversation, Message
     from instill.tokenize import encode_causal
 

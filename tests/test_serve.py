@@ -14,9 +14,9 @@ import httpx
 import openai
 import pytest
 
-from instill.generate import GenerationParams, generate
+from instill.inference.engine import generate
 from instill.llm import SamplingParams
-from instill.llm.local import LocalBackend, raw_prompt_ids
+from instill.llm.local import LocalBackend
 from instill.llm.openai import OpenAIBackend
 from instill.serve import Batcher, ServeSettings, create_app
 from instill.serve.server import ServerThread
@@ -65,8 +65,8 @@ def test_models_lists_the_served_name(client):
 
 def test_chat_completion_is_the_reply_generate_gives(client, cm):
     r = client.chat.completions.create(model=NAME, messages=HELLO, max_tokens=8, temperature=0)
-    expected = generate(cm, HELLO, GenerationParams(max_new_tokens=8))  # the single-sequence path, stripped
-    assert r.choices[0].message.content.strip() == expected
+    expected = generate(cm, cm.chat_ids(HELLO), SamplingParams(max_tokens=8)).text  # the single-sequence path
+    assert r.choices[0].message.content == expected
     assert r.choices[0].message.role == "assistant"
     assert r.choices[0].finish_reason in ("stop", "length")
     assert r.object == "chat.completion" and r.model == NAME and r.id.startswith("chatcmpl-")
@@ -81,7 +81,7 @@ def test_completion_continues_plain_text(client, cm):
     local = LocalBackend(cm).complete([prompt], SamplingParams(max_tokens=6))[0][0]
     assert r.choices[0].text == local.text
     assert r.choices[0].finish_reason == local.finish_reason
-    assert r.usage.prompt_tokens == len(raw_prompt_ids(cm, prompt))
+    assert r.usage.prompt_tokens == len(cm.raw_ids(prompt))
 
 
 def test_completion_takes_several_prompts_and_n(client):
@@ -297,7 +297,7 @@ def test_full_queue_is_429_and_a_stuck_request_times_out_with_504(cm):
     """The worker never starts, so one request fills the queue (max_queue=1): the next is refused at once, and the
     first gives up after the request timeout."""
     settings = ServeSettings(model_name=NAME, max_queue=1, timeout_s=1.0)
-    stopped = Batcher(cm, max_queue=1)  # not started
+    stopped = Batcher(cm, settings)  # not started
     with ServerThread(create_app(cm, settings, batcher=stopped)) as base:
         body = {"model": NAME, "messages": HELLO, "max_tokens": 2}
         first: list[httpx.Response] = []
@@ -320,15 +320,15 @@ def test_full_queue_is_429_and_a_stuck_request_times_out_with_504(cm):
 def recorded(monkeypatch):
     """Replace generation: record each call's (sampling, prompts) and answer each row with its first prompt id."""
     import instill.serve.batcher as batcher_module
-    from instill.llm.batch import Generated
+    from instill.inference.engine import Generated
 
     calls: list[tuple] = []
 
-    def fake(cm, rows, sampling):
-        calls.append((sampling, [r.prompt[0] for r in rows]))
+    def fake(cm, rows):
+        calls.append((rows[0].params, [r.prompt[0] for r in rows]))
         if any(r.prompt[0] < 0 for r in rows):
             raise RuntimeError("boom")
-        return [Generated(str(r.prompt[0]), "length", 1, r.max_tokens) for r in rows]
+        return [Generated(str(r.prompt[0]), "length", 1, r.params.max_tokens) for r in rows]
 
     monkeypatch.setattr(batcher_module, "generate_rows", fake)
     return calls
@@ -336,10 +336,10 @@ def recorded(monkeypatch):
 
 def run_jobs(specs, max_batch_size):
     """Queue every job first, then start the worker: what it gathers is then fixed, not a matter of timing."""
-    from instill.llm.batch import Row, Sampling
+    from instill.inference.engine import Row
     from instill.serve.batcher import Job
 
-    batcher = Batcher(None, max_batch_size=max_batch_size, max_wait_s=0.0)
+    batcher = Batcher(None, ServeSettings(model_name=NAME, max_batch_size=max_batch_size, max_wait_ms=0.0))
     results: dict[int, object] = {}
     done = threading.Event()
     jobs = []
@@ -348,7 +348,8 @@ def run_jobs(specs, max_batch_size):
             results[k] = res
             if len(results) == sum(not j.cancelled for j in jobs):
                 done.set()
-        jobs.append(Job([Row([i], 2) for i in ids], Sampling.of(temperature, 1.0, seed), on_done))
+        params = SamplingParams(max_tokens=2, temperature=temperature, seed=seed)
+        jobs.append(Job([Row([i], params) for i in ids], on_done))
     return batcher, jobs, results, done
 
 
@@ -476,17 +477,15 @@ def test_a_body_past_the_limit_is_413_at_once_and_the_server_goes_on(cm):
 def test_tokenizing_a_prompt_does_not_hold_up_the_event_loop(cm, monkeypatch):
     import threading
 
-    from instill.serve import app as app_module
-
     started, release = threading.Event(), threading.Event()
-    real = app_module.chat_prompt_ids
+    real = type(cm).chat_ids
 
     def slow(cm_, messages):  # a prompt that takes long to tokenize (a huge one, say)
         started.set()
         release.wait(30)
         return real(cm_, messages)
 
-    monkeypatch.setattr(app_module, "chat_prompt_ids", slow)
+    monkeypatch.setattr(type(cm), "chat_ids", slow)
     with ServerThread(create_app(cm, ServeSettings(model_name=NAME))) as root:
         result = {}
         t = threading.Thread(target=lambda: result.update(r=httpx.post(

@@ -13,7 +13,9 @@ import yaml
 
 from instill.config import Recipe
 from instill.errors import InstillError
-from instill.generate import GenerationParams, generate, load_chat_model
+from instill.inference.chat_model import load_chat_model
+from instill.inference.engine import generate
+from instill.inference.sampling import SamplingParams
 from instill.modeling import load_pretrained
 from instill.tokenize import IGNORE_INDEX, Encoded, encode_prompt
 from instill.train import checkpoint
@@ -79,7 +81,8 @@ def test_training_lowers_loss_and_round_trips(tmp_path, tiny_llama_dir, alpaca_f
     assert AutoModelForCausalLM.from_pretrained(out) is not None
     assert AutoTokenizer.from_pretrained(out).chat_template
     cm = load_chat_model(str(out))
-    reply = generate(cm, [{"role": "user", "content": "What is the capital of France?"}], GenerationParams(max_new_tokens=12))
+    ask = [{"role": "user", "content": "What is the capital of France?"}]
+    reply = generate(cm, cm.chat_ids(ask), SamplingParams(max_tokens=12)).text.strip()
     assert reply == "Paris."
     assert (tmp_path / "run" / "config.yaml").is_file()
 
@@ -165,9 +168,8 @@ def test_lora_saves_merged_or_as_adapter_with_the_same_outputs(tmp_path, tiny_ll
 
 def test_multi_token_end_of_turn_stops_generation_on_the_text(tiny_llama_dir):
     """Greedy decoding is deterministic: take two tokens the model generates as the end-of-turn text; generation
-    must stop where that text first completes, and the reply is cut before it, in generate() and in stream()."""
+    must stop where that text first completes, and the reply is cut before it, whole and streamed."""
     from instill.chat_format import ChatFormat
-    from instill.generate import _generate_kwargs, stream
 
     cm = load_chat_model(str(tiny_llama_dir))
     chat = [{"role": "user", "content": "Hello there"}]
@@ -180,13 +182,11 @@ def test_multi_token_end_of_turn_stops_generation_on_the_text(tiny_llama_dir):
                   and len(cm.tokenizer(m, add_special_tokens=False)["input_ids"]) > 1)
     stop_at = next(n for n in range(1, len(free) + 1) if marker in decode(free[:n]))
     cm.fmt = ChatFormat(cm.fmt.template, end_of_turn=marker)
-    params = GenerationParams(max_new_tokens=24)
-    with torch.no_grad():
-        stopped = cm.model.generate(input_ids=prompt, **_generate_kwargs(cm, params))[0, prompt.shape[1] :]
-    assert len(stopped) == stop_at < len(free)  # generation itself stops, not only the text
+    pieces: list[str] = []
+    done = generate(cm, cm.chat_ids(chat), SamplingParams(max_tokens=24), on_text=pieces.append)
+    assert done.completion_tokens == stop_at < len(free)  # generation itself stops, not only the text
     expected = decode(free, skip_special_tokens=True).split(marker, 1)[0]
-    assert generate(cm, chat, params) == expected.strip()
-    assert "".join(stream(cm, chat, params)) == expected
+    assert done.text == "".join(pieces) == expected
 
 
 def test_seq2seq_trains_and_generates(tmp_path, tiny_t5_dir, alpaca_file, make_recipe):
@@ -196,7 +196,8 @@ def test_seq2seq_trains_and_generates(tmp_path, tiny_t5_dir, alpaca_file, make_r
     assert losses[150] < 0.05 * losses[1]
     cm = load_chat_model(str(out))
     assert cm.is_seq2seq
-    reply = generate(cm, [{"role": "user", "content": "What is the capital of France?"}], GenerationParams(max_new_tokens=12))
+    ask = [{"role": "user", "content": "What is the capital of France?"}]
+    reply = generate(cm, cm.chat_ids(ask), SamplingParams(max_tokens=12)).text.strip()
     assert reply == "Paris."
 
 
@@ -245,5 +246,6 @@ def test_default_template_round_trip_stops_at_eos(tmp_path, tiny_llama_dir, alpa
     out = train(Recipe.model_validate(cfg))
     cm = load_chat_model(str(out))
     assert cm.fmt.template == DEFAULT_TEMPLATE
-    reply = generate(cm, [{"role": "user", "content": "Add 2 and 3."}], GenerationParams(max_new_tokens=30))
+    ask = [{"role": "user", "content": "Add 2 and 3."}]
+    reply = generate(cm, cm.chat_ids(ask), SamplingParams(max_tokens=30)).text.strip()
     assert reply == "The answer is 5."

@@ -10,6 +10,7 @@ from typing import Any, Optional
 import typer
 
 from instill.errors import InstillError
+from instill.inference.sampling import default as sampling_default
 
 app = typer.Typer(
     help="instill: turn a base language model into one that follows instructions.\n\n"
@@ -65,14 +66,21 @@ def _precision(value: str) -> str:
     return value
 
 
-def _params(max_new_tokens: int, temperature: float, top_p: float, seed: Optional[int]):
-    from instill.generate import GenerationParams
+SAMPLING_FLAGS = {"max_tokens": "--max-new-tokens", "temperature": "--temperature", "top_p": "--top-p"}
+MAX_NEW_TOKENS_HELP = "Longest reply, in tokens."
+TEMPERATURE_HELP = "0 = greedy decoding; above 0 samples (at most 2)."
+TOP_P_HELP = "Nucleus sampling mass (with temperature > 0); there is never a top-k cut."
 
-    if max_new_tokens <= 0:
-        raise InstillError("--max-new-tokens must be positive")
-    if temperature < 0:
-        raise InstillError("--temperature must be >= 0 (0 means greedy)")
-    return GenerationParams(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed)
+
+def _params(max_new_tokens: int, temperature: float, top_p: float, seed: Optional[int]):
+    """The options as SamplingParams, the one meaning every door shares; an error names the flag."""
+    from instill.inference.sampling import SamplingParams
+
+    try:
+        return SamplingParams(max_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed)
+    except InstillError as e:
+        field = str(e).split(" ", 1)[0]
+        raise InstillError(str(e).replace(field, SAMPLING_FLAGS.get(field, field), 1)) from None
 
 
 @app.command()
@@ -81,10 +89,10 @@ def generate(
     model: str = typer.Option(..., "--model", "-m", help=MODEL_HELP),
     system: str = typer.Option("", help="A system prompt to put before the instruction."),
     raw: bool = typer.Option(False, "--raw", help="Continue the text as is, without the chat template (as a base model is used)."),
-    max_new_tokens: int = typer.Option(128, help="Longest reply, in tokens."),
-    temperature: float = typer.Option(0.0, help="0 = greedy decoding; above 0 samples."),
-    top_p: float = typer.Option(1.0, help="Nucleus sampling mass (with temperature > 0)."),
-    seed: Optional[int] = typer.Option(None, help="Seed for sampling."),
+    max_new_tokens: int = typer.Option(sampling_default("max_tokens"), help=MAX_NEW_TOKENS_HELP),
+    temperature: float = typer.Option(sampling_default("temperature"), help=TEMPERATURE_HELP),
+    top_p: float = typer.Option(sampling_default("top_p"), help=TOP_P_HELP),
+    seed: Optional[int] = typer.Option(sampling_default("seed"), help="Seed for sampling."),
     stream_out: bool = typer.Option(True, "--stream/--no-stream", help="Print tokens as they come."),
     precision: str = typer.Option("auto", help=PRECISION_HELP),
 ) -> None:
@@ -92,19 +100,17 @@ def generate(
 
     `--raw` continues plain text as a base model does: `instill generate -m gemma-3-270m --raw "The capital of France is"`.
     """
-    from instill.generate import generate as run_generate
-    from instill.generate import load_chat_model, stream
+    from instill.inference.chat_model import load_chat_model
+    from instill.inference.engine import generate as run_generate
 
     params = _params(max_new_tokens, temperature, top_p, seed)
     cm = load_chat_model(model, precision=_precision(precision))
-    messages = None if raw else ([{"role": "system", "content": system}] if system else []) + [
-        {"role": "user", "content": prompt}
-    ]
+    system_turn = [{"role": "system", "content": system}] if system else []
+    ids = cm.raw_ids(prompt) if raw else cm.chat_ids(system_turn + [{"role": "user", "content": prompt}])
     if not stream_out:
-        typer.echo(run_generate(cm, messages, params, raw=prompt if raw else None))
+        typer.echo(run_generate(cm, ids, params).text.strip())
         return
-    for piece in stream(cm, messages, params, raw=prompt if raw else None):
-        typer.echo(piece, nl=False)
+    run_generate(cm, ids, params, on_text=lambda piece: typer.echo(piece, nl=False))
     typer.echo()
 
 
@@ -123,27 +129,26 @@ def chat(
         None, "--api-key", envvar="INSTILL_API_KEY", help="With --base-url: the server's API key.", show_default=False
     ),
     system: str = typer.Option("", help="A system prompt for the whole chat."),
-    max_new_tokens: int = typer.Option(256, help="Longest reply, in tokens."),
-    temperature: float = typer.Option(0.0, help="0 = greedy decoding; above 0 samples."),
-    top_p: float = typer.Option(1.0, help="Nucleus sampling mass (with temperature > 0)."),
-    seed: Optional[int] = typer.Option(None, help="Seed for sampling."),
+    max_new_tokens: int = typer.Option(sampling_default("max_tokens"), help=MAX_NEW_TOKENS_HELP),
+    temperature: float = typer.Option(sampling_default("temperature"), help=TEMPERATURE_HELP),
+    top_p: float = typer.Option(sampling_default("top_p"), help=TOP_P_HELP),
+    seed: Optional[int] = typer.Option(sampling_default("seed"), help="Seed for sampling."),
     precision: str = typer.Option("auto", help=PRECISION_HELP),
 ) -> None:
     """Talk to a model in the terminal: multi-turn, streamed; /reset clears the history, /exit quits.
 
     `instill chat --model DIR` loads the model here; `instill chat --base-url URL` talks to a server.
     """
-    from instill.chat import chat_loop
+    from instill.chat import chat_loop, local_reply
 
     params = _params(max_new_tokens, temperature, top_p, seed)
     if base_url is None:
         if model is None:
             raise InstillError("give --model DIR (a model folder) or --base-url URL (a server)")
-        from instill.generate import load_chat_model
+        from instill.inference.chat_model import load_chat_model
 
-        chat_loop(load_chat_model(model, precision=_precision(precision)), params, system_prompt=system)
+        chat_loop(local_reply(load_chat_model(model, precision=_precision(precision)), params), system_prompt=system)
         return
-    from instill.llm import SamplingParams
     from instill.llm.openai import OpenAIBackend
 
     backend = OpenAIBackend(base_url, model or "", api_key, max_retries=2)
@@ -152,8 +157,12 @@ def chat(
         if not names:
             raise InstillError(f"{base_url} offers no models; name one with --model")
         backend.model = names[0]
-    sampling = SamplingParams(max_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed)
-    chat_loop(None, params, system_prompt=system, reply=lambda history: backend.stream_chat(history, sampling))
+
+    def served_reply(history: list[dict[str, str]], on_text: Any) -> None:
+        for piece in backend.stream_chat(history, params):
+            on_text(piece)
+
+    chat_loop(served_reply, system_prompt=system)
 
 
 def _serve_default(name: str) -> Any:
@@ -181,11 +190,16 @@ def serve(
     name: Optional[str] = typer.Option(
         None, help="The model name clients pass as `model` (default: the --model value)."
     ),
-    max_batch_size: int = typer.Option(16, help="Sequences generated together; 1 turns batching off."),
-    max_wait_ms: float = typer.Option(10.0, help="How long a request waits for others to share its batch."),
-    max_queue: int = typer.Option(256, help="Requests allowed to wait; past it the server answers 429."),
-    timeout: float = typer.Option(120.0, help="Seconds a request may take, waiting included; past it: 504."),
-    default_max_tokens: int = typer.Option(256, help="Reply length for chat requests that give no max_tokens."),
+    max_batch_size: int = typer.Option(_serve_default("max_batch_size"),
+                                       help="Sequences generated together; 1 turns batching off."),
+    max_wait_ms: float = typer.Option(_serve_default("max_wait_ms"),
+                                      help="How long a request waits for others to share its batch."),
+    max_queue: int = typer.Option(_serve_default("max_queue"),
+                                  help="Requests allowed to wait; past it the server answers 429."),
+    timeout: float = typer.Option(_serve_default("timeout_s"),
+                                  help="Seconds a request may take, waiting included; past it: 504."),
+    default_max_tokens: int = typer.Option(_serve_default("default_max_tokens"),
+                                           help="Reply length for chat requests that give no max_tokens."),
     device: str = typer.Option("auto", help="auto (cuda when there is one), cpu, cuda, cuda:1, ..."),
     threads: Optional[int] = typer.Option(
         None, help="CPU threads for the model (default: torch's, one per core). A small model on a busy CPU can "
@@ -204,9 +218,9 @@ def serve(
 
     Try it: `instill serve --model runs/quickstart/model`, then `instill chat --base-url http://127.0.0.1:8000/v1`, or any OpenAI client with base_url http://127.0.0.1:8000/v1.
     """
-    from instill.generate import load_chat_model
-    from instill.serve.app import ServeSettings
+    from instill.inference.chat_model import load_chat_model
     from instill.serve.server import run_server
+    from instill.serve.settings import ServeSettings
 
     for flag, value in [("--max-batch-size", max_batch_size), ("--max-queue", max_queue), ("--max-body-mb", max_body_mb),
                         ("--timeout", timeout), ("--default-max-tokens", default_max_tokens)]:

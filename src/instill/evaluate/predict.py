@@ -17,9 +17,9 @@ from tqdm import tqdm
 from instill.config import DataConfig
 from instill.evaluate.items import EvalItem
 from instill.formats import COT_FORMATS, parse_cot_answer
-from instill.generate import ChatModel
-from instill.llm.base import SamplingParams
-from instill.llm.local import LocalBackend, chat_prompt_ids, raw_prompt_ids
+from instill.inference.chat_model import ChatModel
+from instill.inference.sampling import SamplingParams
+from instill.llm.local import LocalBackend
 from instill.tokenize import encode_prompt, piece_ids, truncate_prompt
 
 KEEP_PROMPT_HEAD = DataConfig.model_fields["keep_prompt_head"].default  # the head training keeps, kept here too
@@ -107,7 +107,7 @@ def generate_answers(cm: ChatModel, items: Sequence[EvalItem], style: PromptStyl
 
 def prompt_ids(cm: ChatModel, item: EvalItem, style: PromptStyle) -> list[int]:
     """The ids a model is asked with: the chat template as in training, or the raw text with its BOS."""
-    return raw_prompt_ids(cm, raw_prompt(item)) if style == "raw" else chat_prompt_ids(cm, item.messages)
+    return cm.raw_ids(raw_prompt(item)) if style == "raw" else cm.chat_ids(item.messages)
 
 
 def fit_prompt(ids: list[int], max_positions: int | None, max_new_tokens: int) -> list[int]:

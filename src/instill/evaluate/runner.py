@@ -74,7 +74,7 @@ def evaluate_model(model: str, items: Sequence[EvalItem], cfg: EvalConfig, out_d
     """Load `model`, answer every item, score, and write predictions.jsonl and metrics.json to `out_dir`."""
     import torch
 
-    from instill.generate import load_chat_model
+    from instill.inference.chat_model import load_chat_model
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

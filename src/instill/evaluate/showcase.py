@@ -20,17 +20,19 @@ def showcase(base: str, tuned: str, prompts: Sequence[str], max_new_tokens: int,
     """[{prompt, base, tuned}] for each prompt: the base model's raw continuation, the tuned model's answer."""
     import torch
 
-    from instill.generate import GenerationParams, generate, load_chat_model
+    from instill.inference.chat_model import load_chat_model
+    from instill.inference.engine import generate
+    from instill.inference.sampling import SamplingParams
 
-    params = GenerationParams(max_new_tokens=max_new_tokens)
+    params = SamplingParams(max_tokens=max_new_tokens)
     rows: list[dict[str, Any]] = [{"prompt": p} for p in prompts]
     with torch.inference_mode():
         cm = load_chat_model(base, precision=precision)
         for r in rows:
-            r["base"] = generate(cm, None, params, raw=r["prompt"])
+            r["base"] = generate(cm, cm.raw_ids(r["prompt"]), params).text.strip()
         cm = load_chat_model(tuned, precision=precision)
         for r in rows:
-            r["tuned"] = generate(cm, [{"role": "user", "content": r["prompt"]}], params)
+            r["tuned"] = generate(cm, cm.chat_ids([{"role": "user", "content": r["prompt"]}]), params).text.strip()
     return rows
 
 

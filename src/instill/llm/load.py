@@ -70,7 +70,7 @@ def load_backend(spec: Mapping[str, Any] | OpenAIBackendConfig | LocalBackendCon
         return OpenAIBackend(cfg.base_url, cfg.model, key or None, max_concurrency=cfg.max_concurrency,
                              max_retries=cfg.max_retries, backoff_s=cfg.backoff_s, max_backoff_s=cfg.max_backoff_s,
                              timeout_s=cfg.timeout_s)
-    from instill.generate import load_chat_model
+    from instill.inference.chat_model import load_chat_model
     from instill.llm.local import LocalBackend
 
     return LocalBackend(load_chat_model(cfg.model, cfg.chat_template, cfg.end_of_turn), cfg.max_batch_size)

@@ -23,15 +23,13 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from instill.errors import InstillError
-from instill.generate import ChatModel
-from instill.llm.batch import Generated, Row, Sampling
-from instill.llm.local import chat_prompt_ids
+from instill.inference.chat_model import ChatModel
+from instill.inference.engine import Generated, Row
 from instill.serve.batcher import Batcher, Job, QueueFull
 from instill.serve.schema import (
     APIError, ChatCompletionRequest, CompletionRequest, _Common, chat_body, chunk, completion_body, usage,
 )
 from instill.serve.settings import ServeSettings
-from instill.tokenize import encode_raw
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +37,7 @@ log = logging.getLogger(__name__)
 def create_app(cm: ChatModel, settings: ServeSettings, batcher: Batcher | None = None) -> FastAPI:
     """The app. It starts and stops its own batching worker unless given one (tests pass a stopped one)."""
     own = batcher is None
-    batcher = batcher or Batcher(cm, settings.max_batch_size, settings.max_wait_ms / 1000, settings.max_queue)
+    batcher = batcher or Batcher(cm, settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -108,7 +106,7 @@ class _Api:
         self._check_model(req.model)
         req.refuse_unsupported()
         try:
-            ids = await self._off_loop(lambda: chat_prompt_ids(self.cm, [m.as_dict() for m in req.messages]))
+            ids = await self._off_loop(lambda: self.cm.chat_ids([m.as_dict() for m in req.messages]))
         except InstillError as e:  # e.g. the template wants alternating roles
             raise APIError(400, str(e), param="messages") from None
         rows = self._rows(req, [ids], req.token_limit(), self.settings.default_max_tokens)
@@ -121,7 +119,7 @@ class _Api:
 
     def _raw_ids(self, prompt: str | list[int]) -> list[int]:
         if isinstance(prompt, str):
-            ids = encode_raw(self.cm.tokenizer, prompt, self.cm.is_seq2seq)
+            ids = self.cm.raw_ids(prompt)
         else:
             ids = list(prompt)
             if any(not 0 <= i < len(self.cm.tokenizer) for i in ids):
@@ -141,11 +139,11 @@ class _Api:
                                    f"has {len(ids)} and max_tokens asks for {limit}", param="max_tokens",
                                    code="context_length_exceeded")
                 limit = min(limit, room)
-            rows += [Row(ids, limit, req.stops(), req.presence_penalty, req.frequency_penalty) for _ in range(req.n)]
+            rows += [Row(ids, req.sampling(limit)) for _ in range(req.n)]
         return rows
 
     def _job(self, req: _Common, rows: list[Row], on_done: Any) -> Job:
-        job = Job(rows, Sampling.of(req.temperature, req.top_p, req.seed), on_done)
+        job = Job(rows, on_done)
         try:
             self.batcher.submit(job)
         except QueueFull:

@@ -1,9 +1,9 @@
 """One worker thread owns the model and runs queued requests together.
 
-The worker takes the first waiting request, then keeps taking more for at most `max_wait_s` or until
-`max_batch_size` sequences are gathered, and generates them in as few `generate` calls as sampling allows: rows that
-share temperature and top_p share a call; limits, stops and penalties are per row (see `instill.llm.batch`); a
-seeded sampling request runs alone, so its seed means the same thing whatever else is queued. A request that
+The worker takes the first waiting request, then keeps taking more for at most `max_wait_ms` or until
+`max_batch_size` sequences are gathered, and generates them in as few engine calls as sampling allows: rows that
+share temperature and top_p share a call; limits, stops and penalties are per row (see `instill.inference.engine`);
+a seeded sampling request runs alone, so its seed means the same thing whatever else is queued. A request that
 arrives while a batch runs waits for that batch to finish (batching per call, not per decoding step).
 """
 
@@ -16,8 +16,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from instill.generate import ChatModel
-from instill.llm.batch import Generated, Row, Sampling, generate_rows
+from instill.inference.chat_model import ChatModel
+from instill.inference.engine import Generated, Row, generate_rows
+from instill.serve.settings import ServeSettings
 
 log = logging.getLogger(__name__)
 
@@ -28,11 +29,10 @@ class QueueFull(Exception):
 
 @dataclass(eq=False)
 class Job:
-    """One request: its rows (prompts x n), shared sampling, and where its results go (called on the worker
-    thread, with the results in row order or the exception that stopped them)."""
+    """One request: its rows (prompts x n, sharing temperature, top_p and seed), and where its results go (called
+    on the worker thread, with the results in row order or the exception that stopped them)."""
 
     rows: list[Row]
-    sampling: Sampling
     on_done: Callable[[list[Generated] | BaseException], None]
     cancelled: bool = False  # set by the server on timeout or disconnect; the worker drops or stops the job
     results: list[Generated | None] = field(default_factory=list)
@@ -55,16 +55,18 @@ def _notify(job: Job, result: list[Generated] | BaseException) -> None:
 
 
 def _group_key(job: Job) -> object:
-    seeded = job.sampling.seed is not None and job.sampling.temperature > 0
-    return (job.sampling, id(job)) if seeded else job.sampling
+    """Jobs with the same key share engine calls; a seeded sampling job runs alone."""
+    params = job.rows[0].params
+    seeded = params.seed is not None and params.temperature > 0
+    return (params.batch_key(), id(job)) if seeded else params.batch_key()
 
 
 class Batcher:
     """The queue in front of the model and the worker that drains it."""
 
-    def __init__(self, cm: ChatModel, max_batch_size: int = 16, max_wait_s: float = 0.01, max_queue: int = 256) -> None:
-        self.cm, self.max_batch_size, self.max_wait_s = cm, max_batch_size, max_wait_s
-        self._queue: queue.Queue[Job] = queue.Queue(maxsize=max_queue)
+    def __init__(self, cm: ChatModel, settings: ServeSettings) -> None:
+        self.cm, self.max_batch_size, self.max_wait_s = cm, settings.max_batch_size, settings.max_wait_ms / 1000
+        self._queue: queue.Queue[Job] = queue.Queue(maxsize=settings.max_queue)
         self._carry: Job | None = None  # taken from the queue but left for the next batch (it did not fit)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="instill-batcher", daemon=True)
@@ -144,7 +146,7 @@ class Batcher:
             part = [(job, k) for job, k in todo[start : start + self.max_batch_size] if not job.cancelled]
             if not part:
                 continue
-            out = generate_rows(self.cm, [job.rows[k] for job, k in part], group[0].sampling)
+            out = generate_rows(self.cm, [job.rows[k] for job, k in part])
             self.generate_calls += 1
             self.sequences += len(part)
             self.tokens += sum(g.completion_tokens for g in out)

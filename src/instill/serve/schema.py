@@ -10,7 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from instill.llm.batch import Generated
+from instill.inference.engine import Generated
+from instill.inference.sampling import SamplingParams, sampling_field
 
 MAX_N = 64  # choices per request; more would hold the batch for everyone else
 
@@ -35,15 +36,16 @@ class StreamOptions(BaseModel):
 class _Common(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
+    # the sampling fields' bounds and defaults are SamplingParams' own, but for two of OpenAI's defaults
     model: str
-    max_tokens: int | None = Field(None, ge=1)
-    temperature: float = Field(1.0, ge=0, le=2)  # the OpenAI default: sampling, not greedy
-    top_p: float = Field(1.0, gt=0, le=1)
-    n: int = Field(1, ge=1, le=MAX_N)
+    max_tokens: int | None = sampling_field("max_tokens", None)  # None: the endpoint's default
+    temperature: float = sampling_field("temperature", 1.0)  # the OpenAI default: sampling, not greedy
+    top_p: float = sampling_field("top_p")
+    n: int = sampling_field("n", le=MAX_N)
     stop: str | list[str] | None = None
-    presence_penalty: float = Field(0.0, ge=-2, le=2)
-    frequency_penalty: float = Field(0.0, ge=-2, le=2)
-    seed: int | None = None
+    presence_penalty: float = sampling_field("presence_penalty")
+    frequency_penalty: float = sampling_field("frequency_penalty")
+    seed: int | None = sampling_field("seed")
     stream: bool = False
     stream_options: StreamOptions | None = None
     logit_bias: dict[str, float] | None = None
@@ -53,6 +55,12 @@ class _Common(BaseModel):
         if any(not s for s in stops):
             raise APIError(400, "stop sequences must not be empty", param="stop")
         return tuple(stops)
+
+    def sampling(self, max_tokens: int) -> SamplingParams:
+        """The request's sampling as the engine takes it, with one prompt's token limit."""
+        return SamplingParams(max_tokens=max_tokens, temperature=self.temperature, top_p=self.top_p, n=self.n,
+                              stop=self.stops(), presence_penalty=self.presence_penalty,
+                              frequency_penalty=self.frequency_penalty, seed=self.seed)
 
     def include_usage(self) -> bool:
         return bool(self.stream_options and self.stream_options.include_usage)
@@ -113,7 +121,7 @@ class ChatMessage(BaseModel):
 
 class ChatCompletionRequest(_Common):
     messages: list[ChatMessage] = Field(min_length=1)
-    max_completion_tokens: int | None = Field(None, ge=1)  # the newer name of max_tokens
+    max_completion_tokens: int | None = sampling_field("max_tokens", None)  # the newer name of max_tokens
     logprobs: bool | None = None
     tools: list[Any] | None = None
     response_format: dict[str, Any] | None = None

@@ -8,7 +8,7 @@ import threading
 import time
 
 from instill.errors import InstillError
-from instill.generate import ChatModel
+from instill.inference.chat_model import ChatModel
 from instill.serve.app import ServeSettings, create_app
 
 

@@ -1,9 +1,11 @@
-"""Generate many sequences in one `model.generate` call: left-padded, with per-row limits, stops and penalties.
+"""The one generation engine: many sequences in one `model.generate` call, left-padded, each with its own token
+limit, stop texts, penalties and streaming callback.
 
-The local backend and `instill serve` run their batches here. Each row keeps its own state (tokens so far, text
-released so far, why it ended), fed one token per step by a stopping criterion. So a row ends as soon as its own
-stop text, end of turn or token limit is reached while the others go on, and a streaming caller receives text as it
-is made, never text that later turns out to be the start of a stop text.
+`instill generate`, `chat`, evaluation by generation, the local backend and `instill serve` all generate here, so
+the same prompt with the same `SamplingParams` gives the same text through every door. Each row keeps its own state
+(tokens so far, text released so far, why it ended), fed one token per step by a stopping criterion. So a row ends
+as soon as its own stop text, end of turn or token limit is reached while the others go on, and a streaming caller
+receives text as it is made, never text that later turns out to be the start of a stop text.
 """
 
 from __future__ import annotations
@@ -14,39 +16,20 @@ from typing import Any, Callable, Sequence
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
-from instill.generate import ChatModel
-from instill.llm.base import FinishReason
+from instill.errors import InstillError
+from instill.inference.chat_model import ChatModel
+from instill.inference.sampling import FinishReason, SamplingParams
 
 
 @dataclass
 class Row:
-    """One sequence to generate: its prompt ids and what ends it."""
+    """One sequence to generate: its prompt ids and how to sample it (`params.n` is the caller's business: one row
+    is one sequence)."""
 
     prompt: list[int]
-    max_tokens: int
-    stop: tuple[str, ...] = ()
-    presence_penalty: float = 0.0
-    frequency_penalty: float = 0.0
+    params: SamplingParams
     on_text: Callable[[str], None] | None = None  # streaming: called with each new piece of text, in order
     cancelled: Callable[[], bool] | None = None  # polled every step; a cancelled row stops generating
-
-
-@dataclass(frozen=True)
-class Sampling:
-    """What rows must share to run in one generate call (everything else is per row)."""
-
-    temperature: float = 0.0  # 0 = greedy
-    top_p: float = 1.0
-    seed: int | None = None
-
-    @classmethod
-    def of(cls, temperature: float, top_p: float, seed: int | None) -> "Sampling":
-        """Greedy ignores top_p and seed: leaving them out lets greedy requests that differ in them share a batch.
-
-        >>> Sampling.of(0.0, 0.9, 7) == Sampling()
-        True
-        """
-        return cls(temperature, top_p, seed) if temperature > 0 else cls()
 
 
 @dataclass(frozen=True)
@@ -102,7 +85,7 @@ class RowText:
             self.text = self.text[: min(cuts)]
             self.finish = "stop"
             return self._release(len(self.text))
-        if len(self.ids) >= self.row.max_tokens:
+        if len(self.ids) >= self.row.params.max_tokens:
             return self._end("length")
         self._release(len(self.text) - self.hold)
 
@@ -170,29 +153,44 @@ def _left_pad(prompts: Sequence[list[int]], pad_id: int, device: torch.device) -
     return ids.to(device), mask.to(device)
 
 
-def _sampling_kwargs(s: Sampling) -> dict[str, Any]:
-    if s.temperature > 0:  # top_k=0: no top-k cut, as in the OpenAI API (some saved generation configs set one)
-        return {"do_sample": True, "temperature": s.temperature, "top_p": s.top_p, "top_k": 0}
+def _sampling_kwargs(p: SamplingParams) -> dict[str, Any]:
+    """`model.generate`'s sampling arguments. Every one is given, so nothing comes from the model's saved generation
+    config: top_k=0 is no top-k cut (OpenAI's meaning), whatever top_k the saved config (or transformers' default
+    of 50) holds."""
+    if p.temperature > 0:
+        return {"do_sample": True, "temperature": p.temperature, "top_p": p.top_p, "top_k": 0}
     return {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
 
 
-def generate_rows(cm: ChatModel, rows: Sequence[Row], sampling: Sampling) -> list[Generated]:
-    """Generate every row in one batch; results in the order of `rows`."""
-    tok = cm.tokenizer
+def generate_rows(cm: ChatModel, rows: Sequence[Row]) -> list[Generated]:
+    """Generate every row in one batch; results in the order of `rows`. The rows must share their `batch_key`
+    (greedy, or the same temperature, top_p and seed); a seed seeds torch once, before the call."""
+    keys = {r.params.batch_key() for r in rows}
+    if len(keys) != 1:
+        raise ValueError(f"rows generated together must share temperature, top_p and seed: {sorted(map(str, keys))}")
+    if any(not r.prompt for r in rows):
+        raise InstillError("a prompt is empty: there is nothing to continue")
+    tok, params = cm.tokenizer, rows[0].params
     stop_ids = set(cm.stop_ids())
-    eot = () if cm.fmt.end_of_turn_id(tok) is not None else (cm.fmt.end_of_turn,)  # several tokens: stop on the text
-    states = [RowText(tok, r, stop_ids, tuple(r.stop) + eot) for r in rows]
+    states = [RowText(tok, r, stop_ids, r.params.stop + cm.stop_texts()) for r in rows]
     ids, mask = _left_pad([r.prompt for r in rows], tok.pad_token_id, cm.model.device)
     processors = LogitsProcessorList()
-    if any(r.presence_penalty or r.frequency_penalty for r in rows):
-        presence, frequency = [r.presence_penalty for r in rows], [r.frequency_penalty for r in rows]
+    if any(r.params.presence_penalty or r.params.frequency_penalty for r in rows):
+        presence = [r.params.presence_penalty for r in rows]
+        frequency = [r.params.frequency_penalty for r in rows]
         processors.append(_Penalties(presence, frequency, ids.device))
-    if sampling.seed is not None:
-        torch.manual_seed(sampling.seed)
+    if params.temperature > 0 and params.seed is not None:
+        torch.manual_seed(params.seed)
     with torch.no_grad():
         cm.model.generate(
-            input_ids=ids, attention_mask=mask, max_new_tokens=max(r.max_tokens for r in rows),
+            input_ids=ids, attention_mask=mask, max_new_tokens=max(r.params.max_tokens for r in rows),
             eos_token_id=sorted(stop_ids), pad_token_id=tok.pad_token_id, logits_processor=processors,
-            stopping_criteria=StoppingCriteriaList([_Feed(states)]), **_sampling_kwargs(sampling),
+            stopping_criteria=StoppingCriteriaList([_Feed(states)]), **_sampling_kwargs(params),
         )
     return [s.result() for s in states]
+
+
+def generate(cm: ChatModel, prompt: list[int], params: SamplingParams,
+             on_text: Callable[[str], None] | None = None) -> Generated:
+    """One sequence (`params.n` aside): `on_text` receives the text as it is made, the result holds all of it."""
+    return generate_rows(cm, [Row(prompt, params, on_text)])[0]
