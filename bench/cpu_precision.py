@@ -32,15 +32,16 @@ def matmul_gflops(m: int, k: int, n: int, dtype: torch.dtype, repeats: int = 10)
 
 
 def generation_tok_s(model_name: str, precision: str, batch: int, new_tokens: int) -> float:
-    from instill.generate import load_chat_model
-    from instill.llm.batch import Row, Sampling, generate_rows
+    from instill.inference.chat_model import load_chat_model
+    from instill.inference.engine import Row, generate_rows
+    from instill.inference.sampling import SamplingParams
 
     cm = load_chat_model(model_name, precision=precision)
     prompt = cm.tokenizer("Write a short story about a lighthouse keeper who finds a message in a bottle.")["input_ids"]
-    rows = [Row(list(prompt), max_tokens=new_tokens) for _ in range(batch)]
-    generate_rows(cm, rows[:1], Sampling())  # warm-up
+    rows = [Row(list(prompt), SamplingParams(max_tokens=new_tokens)) for _ in range(batch)]
+    generate_rows(cm, rows[:1])  # warm-up
     t0 = time.perf_counter()
-    done = generate_rows(cm, rows, Sampling())
+    done = generate_rows(cm, rows)
     return sum(g.completion_tokens for g in done) / (time.perf_counter() - t0)
 
 
