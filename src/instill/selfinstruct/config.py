@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field, ValidationError
 from instill.config import Strict, apply_override, describe_errors, override_setters
 from instill.errors import InstillError
 from instill.files import invalid_yaml, read_utf8, yaml_kind
-from instill.llm.base import SamplingParams
+from instill.inference.sampling import SamplingParams, sampling_field
 from instill.llm.load import BackendConfig
 from instill.selfinstruct import prompts
 
@@ -24,13 +24,13 @@ ALPACA_EXTRA_BLACKLIST = ["video", "audio", "music", "flowchart", "diagram"]
 
 
 class Decoding(Strict):
-    """Sampling for one kind of request (OpenAI names and meanings)."""
+    """Sampling for one kind of request: SamplingParams' fields, bounds and defaults (max_tokens must be given)."""
 
-    max_tokens: int = Field(gt=0)
-    temperature: float = Field(0.0, ge=0)
-    top_p: float = Field(1.0, gt=0, le=1)
-    presence_penalty: float = Field(0.0, ge=-2, le=2)
-    frequency_penalty: float = Field(0.0, ge=-2, le=2)
+    max_tokens: int = sampling_field("max_tokens", ...)
+    temperature: float = sampling_field("temperature")
+    top_p: float = sampling_field("top_p")
+    presence_penalty: float = sampling_field("presence_penalty")
+    frequency_penalty: float = sampling_field("frequency_penalty")
     stop: list[str] = Field(default_factory=list, max_length=4, description="at most 4, as the OpenAI API allows")
 
     def params(self, seed: int | None) -> SamplingParams:
