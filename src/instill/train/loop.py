@@ -359,6 +359,33 @@ def _fp32_lora_base(model: Any, s: Session) -> Any:
     return model.float()
 
 
+def _sharded(accelerator: Any) -> bool:
+    from accelerate.utils import DistributedType
+
+    return accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED)
+
+
+def _whole_lora_model(s: Session, state: dict) -> Any:
+    """A LoRA model to save from a sharded run (FSDP, ZeRO-3), on the main process: its own copy holds shards
+    (DTensors), whose merge would need every process. The base is loaded again in fp32 (the tiny model rebuilt
+    from its seed) and given the same adapters, whose trained weights come from the gathered state dict."""
+    from instill.modeling import build_tiny_model, load_pretrained
+
+    recipe = s.recipe
+    if recipe.model.name == "tiny":
+        with torch.random.fork_rng(devices=[]):  # build_tiny_model seeds the global generator
+            base = build_tiny_model(recipe.model.tiny, s.tokenizer, recipe.seed)
+    else:
+        base = load_pretrained(recipe.model.name, recipe.model.trust_remote_code).model
+    model = _apply_lora(base, recipe.train, s.is_seq2seq)
+    adapters = {k: v.float() for k, v in state.items() if "lora_" in k}
+    missing = [k for k in model.state_dict() if "lora_" in k and k not in adapters]
+    if missing or not adapters:
+        raise InstillError(f"saving the LoRA model: the gathered weights lack {missing[:1] or 'every adapter'}")
+    model.load_state_dict(adapters, strict=False)
+    return model
+
+
 def train(recipe: Recipe, mixture: Mixture | None = None) -> Path:
     """Train as the recipe says; returns the folder of the final model."""
     s = setup(recipe, mixture)
@@ -374,9 +401,12 @@ def train(recipe: Recipe, mixture: Mixture | None = None) -> Path:
     out = s.run_dir / "model"
     s.accelerator.wait_for_everyone()
     # every process takes part: under FSDP / ZeRO-3 this gathers the sharded weights
-    state = s.accelerator.get_state_dict(s.model) if s.recipe.train.method == "full" else None
+    lora_sharded = s.recipe.train.method == "lora" and _sharded(s.accelerator)
+    state = s.accelerator.get_state_dict(s.model) if s.recipe.train.method == "full" or lora_sharded else None
     if s.accelerator.is_main_process:
         model = s.accelerator.unwrap_model(s.model)
+        if lora_sharded:
+            model, state = _whole_lora_model(s, state), None
         if any(p.dtype == torch.bfloat16 for p in model.parameters()):  # a bf16 LoRA base: saved in fp32
             model = _fp32_lora_base(model, s) if s.recipe.train.lora.merge else model.float()
         checkpoint.save_model(model, s.tokenizer, s.fmt, out, s.recipe.train.lora.merge, state_dict=state)
