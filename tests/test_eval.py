@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from instill.config import EvalConfig
-from instill.evaluate.items import EvalItem, item_from_conversation, read_eval_jsonl, task_items
+from instill.evaluate.items import EvalRow, read_eval_jsonl, task_items, write_eval_jsonl
 from instill.evaluate.metrics import exact_match, mean_x100, normalize_answer, rouge_l
 from instill.evaluate.predict import Answer, match_option
 from instill.evaluate.scoring import score_item, summarize
@@ -98,7 +98,7 @@ def test_cot_answers_are_parsed_then_scored():
     assert parse_cot_answer(text) == "5"
     assert parse_cot_answer("So the answer is: (B) no.\nextra line") == "(B) no"
     assert parse_cot_answer("no final answer here") is None
-    item = EvalItem("t", "c", [{"role": "user", "content": "q"}], ["5"], "5", format="zero_shot_cot")
+    item = EvalRow("t", "c", [{"role": "user", "content": "q"}], ["5"], "5", format="zero_shot_cot")
     assert score_item(item, Answer(text, parse_cot_answer(text), "generate"))["exact_match"] == 1.0
     assert score_item(item, Answer("I think 5", None, "generate"))["exact_match"] == 0.0
 
@@ -112,10 +112,10 @@ def test_match_option(text, expected):
 
 
 def test_options_items_score_accuracy_and_headline():
-    item = EvalItem("t", "c", [{"role": "user", "content": "q"}], ["no"], "no", options=["yes", "no"])
+    item = EvalRow("t", "c", [{"role": "user", "content": "q"}], ["no"], "no", options=["yes", "no"])
     assert score_item(item, Answer("no", "no", "rank")) == {"exact_match": 1.0, "rouge_l": 1.0, "accuracy": 1.0, "score": 1.0}
     assert score_item(item, Answer("yes", "yes", "rank"))["score"] == 0.0
-    free = EvalItem("t", "c", [{"role": "user", "content": "q"}], ["the cat sat"], "the cat sat")
+    free = EvalRow("t", "c", [{"role": "user", "content": "q"}], ["the cat sat"], "the cat sat")
     s = score_item(free, Answer("the cat", "the cat", "generate"))
     assert "accuracy" not in s and s["score"] == s["rouge_l"] == pytest.approx(0.8)
 
@@ -139,16 +139,46 @@ def test_items_from_tasks_and_eval_files(tmp_path):
     assert all(it.format == "zero_shot_cot" for it in cot)
     plain = task_items(["even_odd"], fmt="zero_shot_cot", per_task=2)  # no chain of thought: plain zero-shot
     assert all(it.format == "zero_shot" for it in plain)
+    path = tmp_path / "eval.jsonl"
+    assert write_eval_jsonl(items + cot, path) == len(items + cot)
+    assert read_eval_jsonl(path) == items + cot  # every field comes back as written
+
+
+def eval_row(**change):
+    row = {"task": "t", "cluster": "c", "messages": [{"role": "user", "content": "q"}], "references": ["x"],
+           "answer": "x", "options": ["x", "y"], "format": "zero_shot", "instance_id": None, "template": "t0",
+           "split": "test", "index": 0}
+    return {k: v for k, v in {**row, **change}.items() if v != "<drop>"}
+
+
+@pytest.mark.parametrize("row, error", [
+    (eval_row(cluster="<drop>"), "eval.jsonl:2: missing field 'cluster'"),
+    (eval_row(options="<drop>"), "eval.jsonl:2: missing field 'options'"),
+    (eval_row(answer="z"), "eval.jsonl:2: the answer 'z' is not one of the options ['x', 'y']"),
+    (eval_row(references="x"), "eval.jsonl:2: 'references' must be an array, got string"),
+    (eval_row(references=[1]), "eval.jsonl:2: 'references' must be a list of strings"),
+    (eval_row(index="0"), "eval.jsonl:2: 'index' must be an integer or null, got string"),
+    (eval_row(format="one_shot"), "eval.jsonl:2: 'format' is 'one_shot', expected one of zero_shot"),
+    (eval_row(meta={}), "eval.jsonl:2: unknown field 'meta'"),
+    (eval_row(messages=[{"role": "user", "content": "q"}, {"role": "assistant", "content": "x"}]),
+     "eval.jsonl:2: 'messages' must end with the user turn"),
+    ({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "x"}], "meta": {"answer": "x"}},
+     "eval.jsonl:2: a conversation with 'meta' is the eval format of an older instill; rebuild"),
+])
+def test_an_eval_row_is_read_field_by_field(tmp_path, row, error):
+    """Nothing is guessed: a missing or wrong field is one error naming the file and line."""
+    path = tmp_path / "eval.jsonl"
+    path.write_text(json.dumps(eval_row()) + "\n" + json.dumps(row) + "\n")
+    with pytest.raises(InstillError) as info:
+        read_eval_jsonl(path)
+    assert str(info.value).startswith(f"{path}:2: ") and error.split(":", 2)[2].strip() in str(info.value)
+
+
+def test_an_eval_file_that_is_not_json_names_the_line(tmp_path):
     bad = tmp_path / "eval.jsonl"
-    bad.write_text(json.dumps({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],
-                               "meta": {"options": ["x", "y"], "answer": "z"}}) + "\n{oops\n")
-    with pytest.raises(InstillError, match=r"eval.jsonl:1: the answer 'z' is not one of the options"):
-        read_eval_jsonl(bad)
     bad.write_text("\n{oops\n")
     with pytest.raises(InstillError, match=r"eval.jsonl:2: not valid JSON"):
         read_eval_jsonl(bad)
-    with pytest.raises(InstillError, match="user turn followed by the reference"):
-        item_from_conversation({"messages": [{"role": "user", "content": "q"}]})
 
 
 def test_sni_test_tasks_give_their_first_instances(tmp_path, write_sni):
@@ -186,17 +216,15 @@ def test_predictions_keep_the_sni_instance_id(tmp_path, write_sni, tiny_llama_di
 
     task = sni_tasks(folder, "test")["task891_reviews"]
     eval_file = tmp_path / "eval.jsonl"
-    eval_file.write_text("".join(json.dumps(c.to_dict()) + "\n" for c in eval_items(task, "test", 100)))
+    write_eval_jsonl(eval_items(task, "test", 100, "tk_instruct", shots=3, max_chars=2000), eval_file)
     assert [it.instance_id for it in read_eval_jsonl(eval_file)] == ids
     # a task without ids (the bundled ones) writes null, never a guessed id
     assert task_items(["addition"], per_task=1)[0].instance_id is None
 
 
 def test_an_instance_id_that_is_not_a_string_is_refused(tmp_path):
-    row = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],
-           "meta": {"instance_id": 7}}
-    (tmp_path / "eval.jsonl").write_text(json.dumps(row) + "\n")
-    with pytest.raises(InstillError, match=r"eval.jsonl:1: meta.instance_id must be a string, got int"):
+    (tmp_path / "eval.jsonl").write_text(json.dumps(eval_row(instance_id=7)) + "\n")
+    with pytest.raises(InstillError, match=r"eval.jsonl:1: 'instance_id' must be a string or null, got number"):
         read_eval_jsonl(tmp_path / "eval.jsonl")
 
 
@@ -528,12 +556,35 @@ def test_generation_prompts_past_the_context_are_cut_as_training_cuts_them(tiny_
     from instill.evaluate.runner import evaluate_model
 
     long_text = " ".join(["red green blue"] * 200)  # far past the tiny model's 256 positions
-    items = [EvalItem(task="t", cluster="c", messages=[{"role": "user", "content": f"Reverse: {long_text}"}],
+    items = [EvalRow(task="t", cluster="c", messages=[{"role": "user", "content": f"Reverse: {long_text}"}],
                       references=["x"], answer="x"),
-             EvalItem(task="t", cluster="c", messages=[{"role": "user", "content": "Reverse: red green"}],
+             EvalRow(task="t", cluster="c", messages=[{"role": "user", "content": "Reverse: red green"}],
                       references=["green red"], answer="green red")]
     cfg = EvalConfig(max_new_tokens=4, precision="fp32")
     result = evaluate_model(str(tiny_llama_dir), items, cfg, tmp_path / "ev", progress=False)
     assert result["prompts_cut"] == 1
     preds = [json.loads(x) for x in (tmp_path / "ev" / "predictions.jsonl").read_text().splitlines()]
     assert preds[0].get("prompt_cut") is True and "prompt_cut" not in preds[1]
+
+
+def test_sni_baselines_tool_scores_copying_the_input(tmp_path):
+    """tools/sni_baselines.py: the copy-the-input baseline and the share of answers that are the input."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("sni_baselines", RECIPES.parent / "tools" / "sni_baselines.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+
+    def row(x, pred, ref, cluster):
+        prompt = f"Definition: d\n\n Positive Example 1 -\nInput: a\n Output: b\n\nNow complete the following example -\nInput: {x}\nOutput: "
+        return {"prompt": [{"role": "user", "content": prompt}], "prediction": pred, "references": [ref],
+                "cluster": cluster}
+
+    path = tmp_path / "predictions.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in [
+        row("What is it, uh, now?", "What is it, uh, now?", "What is it now?", "question_rewriting"),
+        row("Long text about cats.", "Cats", "Cats", "title_generation")]))
+    t = tool.table(tool.rows_of(path))
+    assert t["overall"]["answer_is_input"] == 50.0 and t["title_generation"]["exact_match"] == 100.0
+    assert t["question_rewriting"]["copy_input_rouge_l"] == t["question_rewriting"]["rouge_l"] > 0
+    assert tool.instance_input("no mark here") is None
