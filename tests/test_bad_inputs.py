@@ -41,8 +41,9 @@ templates:
 """
 SEED = {"id": "seed_task_0", "name": "greet", "instruction": "Write a greeting for a friend.",
         "instances": [{"input": "", "output": "Hello, friend!"}], "is_classification": False}
-EVAL_ROW = {"messages": [{"role": "user", "content": "Is it good?"}, {"role": "assistant", "content": "yes"}],
-            "task": "t", "meta": {"options": ["yes", "no"], "answer": "yes"}}
+EVAL_ROW = {"task": "t", "cluster": "c", "messages": [{"role": "user", "content": "Is it good?"}], "references": ["yes"],
+            "answer": "yes", "options": ["yes", "no"], "format": "zero_shot", "instance_id": None, "template": None,
+            "split": None, "index": None}
 SNI = {"Definition": ["Say if the review is good."], "Categories": ["Sentiment Analysis"],
        "Positive Examples": [], "Instances": [{"id": "task1-0", "input": "great", "output": ["good"]}]}
 
@@ -163,22 +164,22 @@ CASES = [
          ["si.yaml: ", "at its top level, got a list"]),
     # --- evaluation data ----------------------------------------------------------------------------------------------
     Case("eval-empty-file", {"eval.jsonl": "\n"}, EVAL, ["eval.jsonl", "no evaluation rows"]),
-    Case("eval-meta-not-an-object", {"eval.jsonl": lines(EVAL_ROW | {"meta": ["yes"]})}, EVAL,
-         ["eval.jsonl:1:", "'meta'"]),
+    Case("eval-old-conversation-row", {"eval.jsonl": lines({"messages": [{"role": "user", "content": "hi"},
+                                                                        {"role": "assistant", "content": "yes"}],
+                                                           "meta": {"answer": "yes"}})},
+         EVAL, ["eval.jsonl:1:", "older instill", "instill data build"]),
     Case("eval-broken-line", {"eval.jsonl": lines(EVAL_ROW, "{oops")}, EVAL, ["eval.jsonl:2:", "JSON"]),
-    Case("eval-answer-not-an-option", {"eval.jsonl": lines(EVAL_ROW | {"meta": {"options": ["yes", "no"],
-                                                                               "answer": "maybe"}})},
+    Case("eval-answer-not-an-option", {"eval.jsonl": lines(EVAL_ROW | {"answer": "maybe"})},
          EVAL, ["eval.jsonl:1:", "'maybe'", "options"]),
-    Case("eval-no-reference-answer", {"eval.jsonl": lines({"messages": [{"role": "user", "content": "hi"}]})},
-         EVAL, ["eval.jsonl:1:", "reference answer"]),
-    Case("eval-references-not-a-list", {"eval.jsonl": lines(EVAL_ROW | {"meta": {"references": "yes"}})}, EVAL,
-         ["eval.jsonl:1:", "meta.references"]),
-    Case("eval-messages-not-a-list", {"eval.jsonl": lines({"messages": "Is it good?"})}, EVAL,
-         ["eval.jsonl:1:", "messages"]),
+    Case("eval-missing-field", {"eval.jsonl": lines({k: v for k, v in EVAL_ROW.items() if k != "references"})},
+         EVAL, ["eval.jsonl:1:", "missing field 'references'"]),
+    Case("eval-references-not-a-list", {"eval.jsonl": lines(EVAL_ROW | {"references": "yes"})}, EVAL,
+         ["eval.jsonl:1:", "'references' must be an array"]),
+    Case("eval-messages-not-a-list", {"eval.jsonl": lines(EVAL_ROW | {"messages": "Is it good?"})}, EVAL,
+         ["eval.jsonl:1:", "'messages' must be an array"]),
     Case("eval-row-not-an-object", {"eval.jsonl": lines(EVAL_ROW, ["Is it good?", "yes"])}, EVAL,
          ["eval.jsonl:2:", "object"]),
-    Case("eval-message-without-content", {"eval.jsonl": lines({"messages": [{"role": "user"},
-                                                                           {"role": "assistant", "content": "x"}]})},
+    Case("eval-message-without-content", {"eval.jsonl": lines(EVAL_ROW | {"messages": [{"role": "user"}]})},
          EVAL, ["eval.jsonl:1:", "content"]),
     # --- sweep files --------------------------------------------------------------------------------------------------
     Case("sweep-yaml-syntax", {"sweep.yaml": "recipe: recipe.yaml\nrun_dir: sw\npoints: [{label: a, x: 1}\n"},

@@ -12,7 +12,8 @@ from instill.errors import InstillError
 from instill.sources import load_source
 
 RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
-SHIPPED = sorted(p for p in RECIPES_DIR.rglob("*") if p.suffix in (".yaml", ".yml"))
+# recipes/accelerate/ holds `accelerate launch` configs, not instill recipes (tests/test_train.py reads them)
+SHIPPED = sorted(p for p in RECIPES_DIR.rglob("*") if p.suffix in (".yaml", ".yml") and "accelerate" not in p.parts)
 SWEEPS = [p for p in SHIPPED if p.stem.endswith("_sweep")]  # `instill sweep` files: a recipe plus points
 RECIPES = [p for p in SHIPPED if p not in SWEEPS]
 
@@ -206,17 +207,34 @@ def test_recipes_are_found():
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=[str(p.relative_to(RECIPES_DIR)) for p in RECIPES])
-def test_shipped_recipe_validates_and_its_builtin_data_loads(path):
+def test_shipped_recipe_validates_and_its_data_is_there(path, tmp_path, write_sni_folder):
+    """Each shipped recipe loads, and what it trains on exists: its mixture selects tasks of every held-out cluster
+    and renders training rows (SNI recipes on a fixture copy), and its builtin sources load."""
+    from instill.mixture import build_mixture
+
     recipe = load_recipe(path)
     sources = recipe.data.train + recipe.data.validation
+    assert recipe.mixture is not None or sources, "a recipe trains on a mixture or on data sources"
+    if recipe.mixture is not None:
+        sni = sni_path_override(path, write_sni_folder(tmp_path))
+        small = load_recipe(path, [*sni, "mixture.max_per_task=2", "mixture.eval_per_task=1", "mixture.size=null",
+                                   "mixture.rates={}", "mixture.mixing_cap=2"])
+        mix = build_mixture(small.mixture, small.seed)
+        assert mix.train and mix.eval and set(mix.held_out_clusters) >= set(recipe.mixture.held_out_clusters)
     for src in sources:
-        if src.path is None or not src.path.startswith("builtin:"):
-            continue  # hub data and user files are not shipped
+        assert src.path is not None and src.path.startswith("builtin:"), f"{path}: {src} is not shipped"
         records = load_source(format=src.format, path=src.path, subset=src.subset, split=src.split,
                               limit=min(src.limit or 5, 5), train_on=recipe.data.train_on)
         assert 0 < len(records) <= 5, src
     # overrides apply on top of every shipped recipe
     assert load_recipe(path, ["train.lr=3e-4"]).train.lr == pytest.approx(3e-4)
+
+
+def test_a_recipe_with_a_missing_builtin_source_fails_the_shipped_recipe_check(tmp_path, write_sni_folder):
+    """The check above can fail: a recipe naming a builtin file instill does not ship is refused."""
+    bad = write_recipe(tmp_path, {"data": {"train": [{"format": "alpaca", "path": "builtin:nope"}]}})
+    with pytest.raises(InstillError, match="unknown builtin dataset 'nope'"):
+        test_shipped_recipe_validates_and_its_data_is_there(bad, tmp_path, write_sni_folder)
 
 
 def sni_path_override(recipe_path, folder) -> list[str]:
@@ -234,9 +252,11 @@ def test_shipped_sweep_points_are_valid_recipes(path, tmp_path, write_sni_folder
 
     sweep = load_sweep(path)
     sni = sni_path_override(sweep.recipe, write_sni_folder(tmp_path))
+    assert sweep.points
     for point in sweep.points:
         recipe = load_recipe(sweep.recipe, [*sweep.overrides, *point.overrides, *sni])
-        selected_tasks(recipe.mixture)  # raises when a point selects no task of its held-out cluster
+        chosen = selected_tasks(recipe.mixture)  # raises when a point selects no task of its held-out cluster
+        assert {t.cluster for t in chosen.values()} >= set(recipe.mixture.held_out_clusters)
 
 
 def test_invalid_yaml_in_an_override_is_one_line(tmp_path):

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from instill.cli import app
 from instill.config import EvalConfig
-from instill.evaluate.items import EvalItem
+from instill.evaluate.items import EvalRow
 from instill.evaluate.runner import evaluate_model
 from instill.inference.chat_model import load_chat_model
 from instill.inference.engine import generate
@@ -69,7 +69,7 @@ def test_every_door_gives_the_same_greedy_text(tiny_llama_dir, tmp_path):
     text = generate(cm, cm.chat_ids([{"role": "user", "content": ASK}]), SamplingParams(max_tokens=TOKENS)).text
     assert text.strip()  # something to compare
 
-    item = EvalItem("t", "c", [{"role": "user", "content": ASK}], ["Paris"], "Paris")
+    item = EvalRow("t", "c", [{"role": "user", "content": ASK}], ["Paris"], "Paris")
     evaluate_model(model, [item], EvalConfig(options="generate", max_new_tokens=TOKENS), tmp_path / "eval",
                    progress=False)
     (row,) = [json.loads(line) for line in (tmp_path / "eval" / "predictions.jsonl").read_text().splitlines()]

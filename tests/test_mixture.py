@@ -1,15 +1,16 @@
 """Mixtures: caps and examples-proportional rates, held-out clusters, the leak check, and `instill data build`."""
 
 import json
-import math
 import random
 import subprocess
 import sys
+from dataclasses import fields
 
 import pytest
 
 from instill.config import MixtureConfig, load_recipe
 from instill.errors import InstillError
+from instill.evaluate.items import EvalRow
 from instill.mixture import (allocate, build_mixture, check_no_leak, held_out_closure, mixing_rates, select_tasks,
                              split_tasks)
 from instill.records import chat_to_conversation
@@ -37,19 +38,17 @@ def test_explicit_rates_by_task_and_cluster():
         mixing_rates({"a": 10}, 3000, {"nope": 1.0}, {"a": "j"})
 
 
-def test_allocated_counts_match_rates_within_sampling_error():
+def test_allocated_counts_are_the_seeded_multinomial_draw():
+    """Seed 0's draw, exactly (expected by rate: 487.8, 4878.0, 14634.1): a change to how examples are allocated,
+    or to what the seed means, shows here."""
     rates = mixing_rates({"small": 100, "mid": 1000, "big": 50_000}, cap=3000)
-    size = 20_000
-    counts = allocate(rates, size, random.Random(0))
-    assert sum(counts.values()) == size
-    for name, p in rates.items():
-        sigma = math.sqrt(size * p * (1 - p))
-        assert abs(counts[name] - size * p) < 4 * sigma, (name, counts[name], size * p)
+    assert allocate(rates, 20_000, random.Random(0)) == {"small": 524, "mid": 4811, "big": 14665}
+    assert allocate(rates, 20_000, random.Random(1)) != allocate(rates, 20_000, random.Random(0))
 
 
 def test_built_mixture_proportions_follow_the_caps(tasks):
-    """End to end: with a mixing cap below some tasks' sizes, each task's share of a drawn mixture matches
-    min(n, cap) / sum(min(n, cap)) within sampling error."""
+    """End to end: with a mixing cap below some tasks' sizes, each task's share of a drawn mixture follows
+    min(n, cap) / sum(min(n, cap)); seed 3's counts, exactly."""
     cfg = MixtureConfig(tasks=["cluster:arithmetic", "cluster:closed_book_qa"], mixing_cap=200, size=6000,
                         validation_per_task=0, formats={"zero_shot": 1.0})
     mix = build_mixture(cfg, seed=3)
@@ -60,9 +59,14 @@ def test_built_mixture_proportions_follow_the_caps(tasks):
     got = {n: 0 for n in caps}
     for c in mix.train:
         got[c.task] += 1
-    for n, cap in caps.items():
-        p = cap / total
-        assert abs(got[n] - 6000 * p) < 4 * math.sqrt(6000 * p * (1 - p)), (n, got[n], 6000 * p)
+    expected = {n: round(6000 * cap / total, 1) for n, cap in caps.items()}
+    assert expected == {"addition": 795.8, "antonym": 191.0, "compare_numbers": 795.8, "country_capital": 191.0,
+                        "country_continent": 191.0, "country_currency": 191.0, "even_odd": 795.8,
+                        "multiplication": 795.8, "number_to_words": 238.7, "plural": 222.8, "round_to_ten": 795.8,
+                        "subtraction": 795.8}
+    assert got == {"addition": 758, "antonym": 208, "compare_numbers": 792, "country_capital": 209,
+                   "country_continent": 180, "country_currency": 189, "even_odd": 879, "multiplication": 820,
+                   "number_to_words": 240, "plural": 214, "round_to_ten": 737, "subtraction": 774}
 
 
 def test_default_mixture_takes_each_task_up_to_the_cap(tasks):
@@ -70,7 +74,7 @@ def test_default_mixture_takes_each_task_up_to_the_cap(tasks):
     mix = build_mixture(cfg)
     per_task = {n: sum(c.task == n for c in mix.train) for n in ("addition", "even_odd")}
     assert per_task == {"addition": 100, "even_odd": 100}  # max_per_task (100) binds before the cap (150)
-    assert len(mix.validation) == 10 and all(c.meta["split"] == "validation" for c in mix.validation)
+    assert len(mix.validation) == 10 and all(", validation instance " in c.source for c in mix.validation)
 
 
 def test_mixture_is_deterministic_by_seed():
@@ -95,14 +99,16 @@ def test_held_out_cluster_only_in_eval(tasks):
     assert held and set(mix.held_out_tasks) == held and set(mix.held_out_clusters) == {"nli", "paraphrase"}
     assert not {c.task for c in mix.train} & held
     assert {c.task for c in mix.eval} == held and len(mix.eval) == 5 * len(held)
+    forward = {n: {tpl.name for tpl in t.forward_templates} for n, t in tasks.items()}
     for row in mix.eval:
-        assert row.meta["answer"] == row.messages[-1].content and row.meta["references"]
-        assert row.meta["options"] is None or row.meta["answer"] in row.meta["options"]
-        assert not row.meta["inverted"] and row.meta["split"] == "test"
+        assert row.references and row.cluster in ("nli", "paraphrase") and row.format == "zero_shot"
+        assert row.options is None or row.answer in row.options
+        assert row.template in forward[row.task] and row.split == "test"
+        assert row.messages[-1]["role"] == "user"
 
 
 def test_leak_check_refuses_a_held_out_task_and_a_shared_prompt():
-    eval_set = [conv("What is 2 plus 2?", "4", task="held")]
+    eval_set = [EvalRow("held", "c", [{"role": "user", "content": "What is 2 plus 2?"}], ["4"], "4")]
     check_no_leak([conv("What is 3 plus 3?", task="train")], eval_set, ["held"])  # clean: no error
     with pytest.raises(InstillError, match="held-out task 'held'"):
         check_no_leak([conv("anything", task="held")], eval_set, ["held"])
@@ -117,13 +123,17 @@ def test_training_refuses_extra_data_that_leaks(tmp_path, tasks):
     cfg = MixtureConfig(tasks=["addition", "even_odd"], held_out_clusters=[], eval_seen_tasks=True, mixing_cap=10,
                         eval_per_task=3)
     mix = build_mixture(cfg)
-    leaked = mix.eval[0].messages[0].content
-    (tmp_path / "extra.jsonl").write_text(json.dumps({"instruction": leaked, "output": "x"}) + "\n")
-    recipe = load_recipe(None, [f"data.train=[{{format: alpaca, path: {tmp_path / 'extra.jsonl'}}}]",
+    leaked = mix.eval[0].prompt
+    clean = {"instruction": "Name a colour.", "output": "red"}
+    extra = tmp_path / "extra.jsonl"
+    extra.write_text(json.dumps(clean) + "\n" + json.dumps({"instruction": leaked, "output": "x"}) + "\n")
+    recipe = load_recipe(None, [f"data.train=[{{format: alpaca, path: {extra}}}]",
                                 "mixture.tasks=[addition, even_odd]", "mixture.eval_seen_tasks=true",
                                 "mixture.mixing_cap=10", "mixture.eval_per_task=3"])
-    with pytest.raises(InstillError, match="also in the evaluation set"):
+    with pytest.raises(InstillError) as info:
         prepare_conversations(recipe)
+    # the message names the user's file and the line of the leaking record (it once said "(task 'None', mixture)")
+    assert str(info.value).startswith(f"leak: {extra}:2: its prompt is also in the evaluation set (task 'addition')")
 
 
 def test_unknown_task_pattern_and_cluster_are_errors():
@@ -157,8 +167,9 @@ def test_data_build_cli_writes_mixture_stats_and_plot(tmp_path):
     rows = [json.loads(line) for line in (data / "train.jsonl").read_text().splitlines()]
     assert len(rows) == stats["examples"] and all(r["meta"]["cluster"] == "arithmetic" for r in rows)
     evals = [json.loads(line) for line in (data / "eval.jsonl").read_text().splitlines()]
-    held = [r for r in evals if r["meta"]["cluster"] == "closed_book_qa"]
-    seen = [r for r in evals if r["meta"]["cluster"] == "arithmetic"]
+    assert all(set(r) == {f.name for f in fields(EvalRow)} for r in evals)  # every field, nothing guessed later
+    held = [r for r in evals if r["cluster"] == "closed_book_qa"]
+    seen = [r for r in evals if r["cluster"] == "arithmetic"]
     assert held and seen and len(held) + len(seen) == len(evals)
     held_tasks = stats["held_out"]["tasks"]
     # the summary counts held-out and seen-task rows apart (it once called every eval row held out)

@@ -176,7 +176,7 @@ def test_chat_options_are_the_tokens_training_puts_after_the_prompt_across_a_bpe
     from types import SimpleNamespace
 
     from instill.chat_format import chat_format_for
-    from instill.evaluate.items import EvalItem
+    from instill.evaluate.items import EvalRow
     from instill.evaluate.predict import option_requests, raw_prompt
     from instill.records import chat_to_conversation
     from instill.tokenize import encode_causal
@@ -184,7 +184,7 @@ def test_chat_options_are_the_tokens_training_puts_after_the_prompt_across_a_bpe
     tok, fmt = merging_tok, chat_format_for(merging_tok)
     cm = SimpleNamespace(tokenizer=tok, fmt=fmt, is_seq2seq=False)
     question = [{"role": "user", "content": "What is the capital of France?"}]
-    item = EvalItem(task="t", cluster="c", messages=question, references=["Paris"], answer="Paris",
+    item = EvalRow(task="t", cluster="c", messages=question, references=["Paris"], answer="Paris",
                     options=["Paris", "France"])
     ctx, options = option_requests(cm, item, "chat")
     prompt = fmt.render(tok, question, add_generation_prompt=True)

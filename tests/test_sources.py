@@ -8,8 +8,8 @@ import logging
 import pytest
 
 from instill.errors import InstillError
-from instill.records import Conversation, Example, Message, write_conversations_jsonl
-from instill.sources import FORMATS, load_source
+from instill.records import Conversation, Example, Message, to_conversations, write_conversations_jsonl
+from instill.sources import SOURCE_FORMATS, load_source
 
 
 def write_jsonl(path, rows):
@@ -43,13 +43,37 @@ ALPACA = [
 # --- formats ---------------------------------------------------------------------------------------------------
 
 
-def test_formats_constant_matches_the_recipe_schema():
-    import typing
+def _one_file_of(fmt, tmp_path, write_sni):
+    """A two-record file of a source format, and where its second record is (as errors name it)."""
+    if fmt == "sni":
+        write_sni(tmp_path, "task9_demo", n=2)
+        path = tmp_path / "tasks" / "task9_demo.json"
+        return str(path), f"{path}: instance 1"
+    if fmt == "cot":
+        path = tmp_path / "demo_train.tsv"
+        path.write_text("Q1?\t1\tSo 1.\nQ2?\t2\tSo 2.\n", encoding="utf-8")
+        return str(path), f"{path}: row 2"
+    rows = {"alpaca": {"instruction": "Say hi.", "output": "hi"},
+            "dolly": {"instruction": "Say hi.", "context": "", "response": "hi", "category": "chat"},
+            "sharegpt": {"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "hello"}]},
+            "openai": {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}}
+    return write_jsonl(tmp_path / f"{fmt}.jsonl", [rows[fmt]] * 2), f"{tmp_path / f'{fmt}.jsonl'}:2"
 
-    from instill.config import SourceConfig
 
-    assert FORMATS == ("alpaca", "dolly", "sharegpt", "openai", "sni", "cot")
-    assert typing.get_args(SourceConfig.model_fields["format"].annotation) == FORMATS
+@pytest.mark.parametrize("fmt", list(SOURCE_FORMATS))
+def test_every_source_format_keeps_each_records_location(fmt, tmp_path, write_sni):
+    """Each record, turned into the conversation training sees, says which file and line (or record) it came
+    from: training and leak errors quote it."""
+    path, second = _one_file_of(fmt, tmp_path, write_sni)
+    convs = list(to_conversations(load_source(format=fmt, path=path)))
+    assert len(convs) == 2 and convs[1].source == second
+
+
+@pytest.mark.parametrize("fmt", list(SOURCE_FORMATS))
+def test_a_recipe_accepts_every_registered_source_format(fmt, tmp_path):
+    from instill.config import load_recipe
+
+    assert load_recipe(None, [f"data.train=[{{format: {fmt}, path: x}}]"]).data.train[0].format == fmt
 
 
 def test_cot_tsv_as_records(tmp_path):
@@ -270,7 +294,7 @@ def test_file_not_found_and_directory(tmp_path):
 
 def test_unknown_format_suggests_closest(tmp_path):
     msg = fails("unknown format 'alpca'", "did you mean 'alpaca'?", format="alpca", path="x.jsonl")
-    assert all(name in msg for name in FORMATS)
+    assert all(name in msg for name in SOURCE_FORMATS)
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"path": "a.jsonl", "hub": "org/ds"}])

@@ -6,12 +6,18 @@ import textwrap
 
 import pytest
 
+from instill import formats
+from instill.config import MixtureConfig
 from instill.errors import InstillError
-from instill.formats import (COT_ANSWER, FORMATS, OPTION_STYLES, parse_cot_answer, render, render_options,
-                             tk_instruct_prompt)
+from instill.formats import COT_ANSWER, OPTION_STYLES, PROMPT_FORMATS, parse_cot_answer, render_options, tk_instruct_prompt
 from instill.tasks import builtin_cards, load_card, load_tasks
 from instill.tasks.collections import cot_task, sni_tasks
 from instill.tasks.template import Template
+
+
+def render(*args, shots=MixtureConfig().shots, max_chars=MixtureConfig().max_prompt_chars, **kwargs):
+    """`formats.render` with a recipe's default budget (render itself takes both explicitly)."""
+    return formats.render(*args, shots=shots, max_chars=max_chars, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -212,8 +218,22 @@ def test_parse_cot_answer_takes_the_last_answer_line():
     assert parse_cot_answer("I cannot tell.") is None
 
 
-def test_all_formats_are_known():
-    assert set(FORMATS) == {"zero_shot", "few_shot", "zero_shot_cot", "few_shot_cot", "tk_instruct"}
+@pytest.mark.parametrize("fmt", PROMPT_FORMATS)
+def test_every_prompt_format_renders_and_a_recipe_accepts_it(fmt, tmp_path, write_sni):
+    """Each registered format renders (on a task that has what it needs) and is a valid mixture weight and
+    evaluation format; a name outside the registry is refused by both."""
+    from instill.tasks.collections import sni_task
+
+    write_sni(tmp_path, "task001_reviews", n=6)
+    t = sni_task(tmp_path / "tasks" / "task001_reviews.json") if fmt == "tk_instruct" else load_tasks([])["addition"]
+    r = render(t, t.split("train")[0], t.forward_templates[0], fmt, random.Random(0))
+    assert r.meta["format"] == fmt and r.prompt and r.target
+    cfg = MixtureConfig(formats={fmt: 1.0}, eval_format=fmt)
+    assert list(cfg.formats) == [fmt] and cfg.eval_format == fmt
+    with pytest.raises(InstillError, match="unknown format 'one_shot'"):
+        render(t, t.split("train")[0], t.forward_templates[0], "one_shot")
+    with pytest.raises(ValueError, match="eval_format"):
+        MixtureConfig(eval_format="one_shot")
 
 
 # --- real collections ---------------------------------------------------------------------------------------------

@@ -213,6 +213,26 @@ def test_a_template_that_refuses_a_record_names_it(word_tok):
         encode_all([conv], word_tok, strict, cfg, is_seq2seq=False)
 
 
+
+def test_a_refused_alpaca_record_is_named_by_file_and_line(word_tok, tmp_path):
+    """Alpaca and Dolly records keep where they were read, through to training's errors (not "conversation 1")."""
+    import json
+
+    from instill.config import DataConfig
+    from instill.records import to_conversations
+    from instill.sources import load_source
+    from instill.train.data import encode_all
+
+    strict = ChatFormat(template="{% if 'boom' in messages[-1]['content'] %}{{ raise_exception('no boom') }}{% endif %}"
+                        + SPACED_TEMPLATE, end_of_turn="</s>")
+    path = tmp_path / "alpaca.jsonl"
+    path.write_text("".join(json.dumps({"instruction": "Say it.", "output": out}) + "\n" for out in ("ok", "boom")))
+    convs = list(to_conversations(load_source(format="alpaca", path=str(path))))
+    cfg = DataConfig(train=[{"format": "alpaca", "path": str(path)}])
+    with pytest.raises(InstillError, match=rf"^{path}:2: the chat template refused .*no boom"):
+        encode_all(convs, word_tok, strict, cfg, is_seq2seq=False)
+
+
 def test_default_template_starts_with_bos_when_the_tokenizer_has_one(word_tok, bpe_tokenizer):
     conv = example_to_conversation(Example(instruction="hi", output="hello"))
     with_bos = ChatFormat(DEFAULT_TEMPLATE, "</s>")

@@ -1,8 +1,9 @@
 """`instill data build`: a recipe's mixture written as files a person can read and any stage can reuse.
 
-Writes `run_dir/data/`: train.jsonl, validation.jsonl and eval.jsonl (Conversation JSONL; every row's meta says
-its task, cluster, template and format; eval rows also carry options, answer and references), stats.json, and
-composition.png (examples per task coloured by cluster, and per format).
+Writes `run_dir/data/`: train.jsonl and validation.jsonl (Conversation JSONL; every row's meta says its task,
+cluster, template and format), eval.jsonl (one `EvalRow` a line: the prompt, options, answer, references, task,
+cluster, format, template, instance id), stats.json, and composition.png (examples per task coloured by cluster,
+and per format).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from instill.config import Recipe
 from instill.errors import InstillError
+from instill.evaluate.items import write_eval_jsonl
 from instill.files import write_text_atomic
 from instill.mixture import Mixture, build_mixture
 from instill.records import Conversation, write_conversations_jsonl
@@ -87,7 +89,7 @@ def write_mixture(mix: Mixture, out_dir: Path, plot: bool = True) -> dict[str, P
     paths = {name: out_dir / f"{name}.jsonl" for name in ("train", "validation", "eval")}
     write_conversations_jsonl(mix.train, paths["train"])
     write_conversations_jsonl(mix.validation, paths["validation"])
-    write_conversations_jsonl(mix.eval, paths["eval"])
+    write_eval_jsonl(mix.eval, paths["eval"])
     paths["stats"] = out_dir / "stats.json"
     write_text_atomic(paths["stats"], json.dumps(mix.stats, indent=1))
     if plot:

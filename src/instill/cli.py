@@ -10,6 +10,7 @@ from typing import Any, Optional
 import typer
 
 from instill.errors import InstillError
+from instill.formats import PROMPT_FORMATS
 from instill.inference.sampling import default as sampling_default
 
 app = typer.Typer(
@@ -336,13 +337,13 @@ def _print_summary(result: dict, level: str = "clusters") -> None:
 @app.command("eval")
 def eval_cmd(
     model: str = typer.Option(..., "--model", "-m", help=MODEL_HELP),
-    data: Optional[str] = typer.Option(None, help="An eval set: Conversation JSONL with meta (run_dir/data/eval.jsonl)."),
+    data: Optional[str] = typer.Option(None, help="An eval set: one evaluation row per line, as `instill data build` writes run_dir/data/eval.jsonl."),
     tasks: Optional[list[str]] = typer.Option(None, "--tasks", "-t", help="Task names or globs (repeatable); see `instill data tasks`."),
     clusters: Optional[list[str]] = typer.Option(None, "--clusters", "-c", help="Whole clusters (repeatable)."),
     cards: Optional[list[str]] = typer.Option(None, "--cards", help="Extra task cards: YAML files or folders."),
     sni: Optional[str] = typer.Option(None, help="A Super-NaturalInstructions folder (tasks/ and splits/default/)."),
     sni_split: str = typer.Option("test", help="SNI tasks to evaluate: test (the benchmark: first 100 instances each), train or all."),
-    fmt: str = typer.Option("zero_shot", "--format", help="zero_shot, few_shot, zero_shot_cot, few_shot_cot or tk_instruct."),
+    fmt: str = typer.Option("zero_shot", "--format", help="Prompt format: " + ", ".join(PROMPT_FORMATS) + "."),
     per_task: int = typer.Option(100, help="Items per task (from its test split)."),
     options: str = typer.Option("rank", help="Tasks with options: rank (log-likelihood of each option) or generate."),
     normalize: str = typer.Option("none", help="Ranking: none (summed log-prob), chars (per character, lm_eval's acc_norm) or tokens."),
@@ -367,10 +368,9 @@ def eval_cmd(
     from instill.config import EvalConfig
     from instill.evaluate.items import read_eval_jsonl, task_items
     from instill.evaluate.runner import evaluate_model
-    from instill.formats import FORMATS
 
-    if fmt not in FORMATS:
-        raise InstillError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
+    if fmt not in PROMPT_FORMATS:
+        raise InstillError(f"--format {fmt}: expected one of {', '.join(PROMPT_FORMATS)}")
     try:
         cfg = EvalConfig(options=options, normalize=normalize, prompt_style=prompt_style, max_new_tokens=max_new_tokens,
                          cot_max_new_tokens=cot_max_new_tokens, batch_size=batch_size, precision=precision)

@@ -15,7 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from instill.errors import InstillError
 from instill.files import invalid_yaml, read_utf8, yaml_kind
+from instill.formats import PROMPT_FORMATS
 from instill.precision import Precision
+from instill.sources import SOURCE_FORMATS
+
+
+PromptFormat = Literal[PROMPT_FORMATS]  # type: ignore[valid-type]  # instill.formats renders them
 
 
 class Strict(BaseModel):
@@ -54,7 +59,7 @@ class ModelConfig(Strict):
 class SourceConfig(Strict):
     """One data source: a local file (or builtin:NAME) or a hub dataset, in one named format."""
 
-    format: Literal["alpaca", "dolly", "sharegpt", "openai", "sni", "cot"]
+    format: Literal[tuple(SOURCE_FORMATS)]  # type: ignore[valid-type]  # the loaders' registry is the list
     path: str | None = None
     hub: str | None = None
     subset: str | None = None
@@ -115,15 +120,15 @@ class MixtureConfig(Strict):
                                     description="explicit weights by task or 'cluster:NAME' (others: 0); "
                                                 "empty = examples-proportional with mixing_cap")
     size: int | None = Field(None, gt=0, description="examples in the mixture; null = sum of capped task sizes")
-    formats: dict[Literal["zero_shot", "few_shot", "zero_shot_cot", "few_shot_cot", "tk_instruct"], float] = Field(
+    formats: dict[PromptFormat, float] = Field(
         default_factory=lambda: {"zero_shot": 0.6, "few_shot": 0.3, "zero_shot_cot": 0.05, "few_shot_cot": 0.05},
         description="format weights; a task gets those it supports (CoT needs a chain of thought)")
-    shots: int = Field(3, ge=1, description="few-shot exemplars at most")
+    shots: int = Field(3, ge=1, description="few-shot exemplars at most (training and evaluation prompts)")
     max_prompt_chars: int = Field(2000, gt=0, description="few-shot: exemplars are dropped to fit this budget")
     validation_per_task: int = Field(20, ge=0, description="validation instances per training task")
     eval_per_task: int = Field(100, gt=0, description="evaluation instances per held-out task (from its test split)")
     eval_seen_tasks: bool = Field(False, description="also evaluate training tasks on their test split")
-    eval_format: Literal["zero_shot", "few_shot", "zero_shot_cot", "few_shot_cot", "tk_instruct"] = Field(
+    eval_format: PromptFormat = Field(
         "zero_shot", description="format of evaluation prompts (tk_instruct for tasks with a definition, e.g. SNI; "
                                  "a task without what a format needs gets the plain one)")
 

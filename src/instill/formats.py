@@ -12,14 +12,18 @@ import random
 import re
 import string
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from instill.errors import InstillError
 from instill.records import Conversation, Message
-from instill.tasks.task import Instance, Task
-from instill.tasks.template import Template
 
-FORMATS = ("zero_shot", "few_shot", "zero_shot_cot", "few_shot_cot", "tk_instruct")
+if TYPE_CHECKING:  # instill.tasks loads the bundled cards; this module only needs the names
+    from instill.tasks.task import Instance, Task
+    from instill.tasks.template import Template
+
+# The one list of prompt formats: the recipe's `mixture.formats` keys and `eval_format`, and `instill eval --format`,
+# are derived from it.
+PROMPT_FORMATS: tuple[str, ...] = ("zero_shot", "few_shot", "zero_shot_cot", "few_shot_cot", "tk_instruct")
 COT_FORMATS = frozenset({"zero_shot_cot", "few_shot_cot"})
 
 # Flan 2022: each exemplar is `prompt + "\n\n" + target + "\n\n\n"`, then the question.
@@ -127,10 +131,10 @@ class Rendered:
     options: list[str] | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
-    def to_conversation(self, system_prompt: str = "") -> Conversation:
+    def to_conversation(self, system_prompt: str = "", source: str | None = None) -> Conversation:
         msgs = [Message("system", system_prompt)] if system_prompt else []
         msgs += [Message("user", self.prompt), Message("assistant", self.target, loss=True)]
-        return Conversation(messages=tuple(msgs), task=self.meta.get("task"), meta=dict(self.meta))
+        return Conversation(messages=tuple(msgs), task=self.meta.get("task"), source=source, meta=dict(self.meta))
 
 
 def _zero_shot(task: Task, instance: Instance, template: Template, style: str) -> tuple[str, str, str, list[str] | None]:
@@ -182,9 +186,9 @@ def render(
     fmt: str = "zero_shot",
     rng: random.Random | None = None,
     *,
+    shots: int,
+    max_chars: int,
     style: str | None = None,
-    shots: int = 3,
-    max_chars: int = 4000,
     exemplar_pool: list[Instance] | None = None,
 ) -> Rendered:
     """Render one instance. Few-shot exemplars come from `exemplar_pool` (default: the task's fixed exemplars,
@@ -192,8 +196,8 @@ def render(
     dropped from the end until the prompt fits `max_chars` (the question itself is never cut). `style=None` picks
     an option style at random (training); evaluation passes a fixed one."""
     rng = rng or random.Random(0)
-    if fmt not in FORMATS:
-        raise InstillError(f"unknown format '{fmt}' (known: {', '.join(FORMATS)})")
+    if fmt not in PROMPT_FORMATS:
+        raise InstillError(f"unknown format '{fmt}' (known: {', '.join(PROMPT_FORMATS)})")
     if fmt in COT_FORMATS and not task.has_cot:
         raise InstillError(f"task '{task.name}' has no chain of thought (cot_field), so no '{fmt}' format")
     if fmt in COT_FORMATS and template.inverted:  # the reasoning explains the forward answer, not the inverted one

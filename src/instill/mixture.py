@@ -17,6 +17,7 @@ from typing import Any, Iterable
 
 from instill.config import MixtureConfig
 from instill.errors import InstillError
+from instill.evaluate.items import EvalRow
 from instill.formats import COT_FORMATS, Rendered, render
 from instill.records import Conversation
 from instill.tasks import Task, load_tasks
@@ -29,7 +30,7 @@ log = logging.getLogger("instill.mixture")
 class Mixture:
     train: list[Conversation]
     validation: list[Conversation]
-    eval: list[Conversation]  # meta carries options, answer and references for scoring
+    eval: list[EvalRow]
     train_tasks: list[str]
     held_out_tasks: list[str]
     held_out_clusters: list[str]
@@ -170,7 +171,8 @@ def sample_task(task: Task, n: int, cfg: MixtureConfig, rng: random.Random, syst
         template = rng.choice(task.forward_templates if fmt in COT_FORMATS else task.templates)
         r = render_one(task, pool[i], "train", i, template=template, fmt=fmt, rng=rng, shots=cfg.shots,
                        max_chars=cfg.max_prompt_chars, exemplar_pool=task.exemplars or pool)
-        out.append(r.to_conversation(system_prompt))
+        where = f"{task.source or task.name}: template {template.name}, train instance {i}"
+        out.append(r.to_conversation(system_prompt, source=where))
     return out
 
 
@@ -184,22 +186,38 @@ def eval_format_for(task: Task, fmt: str) -> str:
     return fmt
 
 
-def eval_items(task: Task, split: str, limit: int, fmt: str = "zero_shot", system_prompt: str = "") -> list[Conversation]:
+def eval_items(task: Task, split: str, limit: int, fmt: str, system_prompt: str = "", *, shots: int,
+               max_chars: int) -> list[EvalRow]:
     """The evaluation rows of a task: its first `limit` instances of `split`, in its forward templates taken in
-    turn (a mix of phrasings), FLAN's option style; meta keeps options, the answer, all references and, for a task
-    with an `id_field`, the instance's id in its source (`instance_id`)."""
+    turn (a mix of phrasings), FLAN's option style; few-shot formats take up to `shots` exemplars within
+    `max_chars`, as training does. A row keeps the options, the answer, all references and, for a task with an
+    `id_field`, the instance's id in its source."""
     rows = []
     templates = task.forward_templates
     for i, inst in enumerate(task.split(split)[:limit]):
         tpl = templates[i % len(templates)]
         r = render_one(task, inst, split, i, template=tpl, fmt=eval_format_for(task, fmt), rng=random.Random(i),
-                       style="flan", shots=2)
+                       style="flan", shots=shots, max_chars=max_chars)
         refs = inst.get("references") if isinstance(inst.get("references"), list) else [r.answer]
-        r.meta.update(options=r.options, answer=r.answer, references=refs, split=split, index=i)
-        if task.id_field is not None:  # the source's own id, so its official scorer can read the predictions
-            r.meta["instance_id"] = inst.get(task.id_field)
-        rows.append(r.to_conversation(system_prompt))
+        messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
+        instance_id = inst.get(task.id_field) if task.id_field is not None else None  # for the source's own scorer
+        rows.append(EvalRow(task=task.name, cluster=task.cluster, messages=[*messages, {"role": "user", "content": r.prompt}],
+                            references=list(refs), answer=r.answer, options=r.options, format=r.meta["format"],
+                            instance_id=instance_id, template=tpl.name, split=split, index=i))
     return rows
+
+
+def validation_items(task: Task, cfg: MixtureConfig, system_prompt: str = "") -> list[Conversation]:
+    """A training task's validation conversations: its first `validation_per_task` validation instances, zero-shot,
+    in its forward templates taken in turn."""
+    out = []
+    for i, inst in enumerate(task.split("validation")[: cfg.validation_per_task]):
+        tpl = task.forward_templates[i % len(task.forward_templates)]
+        r = render_one(task, inst, "validation", i, template=tpl, rng=random.Random(i), style="flan",
+                       shots=cfg.shots, max_chars=cfg.max_prompt_chars)
+        out.append(r.to_conversation(system_prompt, f"{task.source or task.name}: template {tpl.name}, "
+                                                    f"validation instance {i}"))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------- leaks
@@ -208,20 +226,20 @@ def _norm(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-def check_no_leak(train: Iterable[Conversation], eval_set: Iterable[Conversation], held_out_tasks: Iterable[str]) -> None:
+def check_no_leak(train: Iterable[Conversation], eval_set: Iterable[EvalRow], held_out_tasks: Iterable[str]) -> None:
     """Refuse training data that contains a held-out task, or a prompt that also occurs in the evaluation set
-    (compared after lower-casing and collapsing white space)."""
+    (compared after lower-casing and collapsing white space). Errors name the training record's file and line
+    (or task, template and instance for a rendered one)."""
     held = set(held_out_tasks)
-    eval_prompts = {_norm(m.content): c.task for c in eval_set for m in c.messages if m.role == "user"}
+    eval_prompts = {_norm(m["content"]): r.task for r in eval_set for m in r.messages if m["role"] == "user"}
     for i, conv in enumerate(train):
+        where = conv.source or f"training example {i}"  # file:line, or the task, template and instance it renders
         if conv.task in held:
-            raise InstillError(f"leak: training example {i} ({conv.source or 'mixture'}) is from held-out task "
-                               f"'{conv.task}'")
+            raise InstillError(f"leak: {where}: the record is from held-out task '{conv.task}'")
         for m in conv.messages:
             if m.role == "user" and _norm(m.content) in eval_prompts:
-                raise InstillError(f"leak: training example {i} (task '{conv.task}', {conv.source or 'mixture'}) has "
-                                   f"a prompt that is also in the evaluation set (task '{eval_prompts[_norm(m.content)]}'): "
-                                   f"{m.content[:80]!r}")
+                raise InstillError(f"leak: {where}: its prompt is also in the evaluation set (task "
+                                   f"'{eval_prompts[_norm(m.content)]}'): {m.content[:80]!r}")
 
 
 # ---------------------------------------------------------------------------------------------------- build
@@ -270,18 +288,19 @@ def build_mixture(cfg: MixtureConfig, seed: int = 0, system_prompt: str = "", pr
         task_rng = random.Random(f"{seed}:{name}")  # one task's examples do not shift when another is added
         train += sample_task(task, counts[name], cfg, task_rng, system_prompt)
         if cfg.validation_per_task:
-            validation += eval_items(task, "validation", cfg.validation_per_task, system_prompt=system_prompt)
+            validation += validation_items(task, cfg, system_prompt)
         if bar:
             bar.update()
     rng.shuffle(train)
 
-    eval_set: list[Conversation] = []
+    eval_set: list[EvalRow] = []
     eval_sources = dict(held_tasks)
     if cfg.eval_seen_tasks:
         eval_sources.update(train_tasks)
     for name in sorted(eval_sources):
         task = eval_sources[name]
-        eval_set += eval_items(task, "test", cfg.eval_per_task, cfg.eval_format, system_prompt)
+        eval_set += eval_items(task, "test", cfg.eval_per_task, cfg.eval_format, system_prompt, shots=cfg.shots,
+                               max_chars=cfg.max_prompt_chars)
         if bar and name in held_tasks:
             bar.update()
     if bar:

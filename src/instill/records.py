@@ -29,6 +29,7 @@ class Example:
     input: str = ""
     task: str | None = None
     cluster: str | None = None
+    source: str | None = field(default=None, compare=False)  # "file:line", carried to the Conversation for errors
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -141,7 +142,7 @@ def example_to_conversation(example: Example, system_prompt: str = "") -> Conver
     meta = dict(example.meta)
     if example.cluster is not None:
         meta["cluster"] = example.cluster
-    return Conversation(messages=tuple(msgs), task=example.task, source=meta.get("source"), meta=meta)
+    return Conversation(messages=tuple(msgs), task=example.task, source=example.source, meta=meta)
 
 
 def to_conversations(

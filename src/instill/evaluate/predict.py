@@ -15,7 +15,7 @@ from typing import Any, Literal, Sequence
 from tqdm import tqdm
 
 from instill.config import DataConfig
-from instill.evaluate.items import EvalItem
+from instill.evaluate.items import EvalRow
 from instill.formats import COT_FORMATS, parse_cot_answer
 from instill.inference.chat_model import ChatModel
 from instill.inference.sampling import SamplingParams
@@ -41,7 +41,7 @@ class Answer:
     prompt_cut: bool = False  # the prompt did not fit the model's positions with the answer and was cut
 
 
-def raw_prompt(item: EvalItem) -> str:
+def raw_prompt(item: EvalRow) -> str:
     return "\n\n".join(m["content"] for m in item.messages) + "\n"
 
 
@@ -69,11 +69,11 @@ def match_option(text: str | None, options: Sequence[str]) -> str | None:
     return None
 
 
-def uses_ranking(item: EvalItem, options_mode: str) -> bool:
+def uses_ranking(item: EvalRow, options_mode: str) -> bool:
     return bool(item.options) and options_mode == "rank" and item.format not in COT_FORMATS
 
 
-def generate_answers(cm: ChatModel, items: Sequence[EvalItem], style: PromptStyle, max_new_tokens: int,
+def generate_answers(cm: ChatModel, items: Sequence[EvalRow], style: PromptStyle, max_new_tokens: int,
                      cot_max_new_tokens: int, batch_size: int, progress: bool = True) -> list[Answer]:
     """Greedy answers, batched with left padding, stopping at the end of the turn (chat) or a blank line (raw)."""
     from instill.evaluate.rank import model_max_positions
@@ -105,7 +105,7 @@ def generate_answers(cm: ChatModel, items: Sequence[EvalItem], style: PromptStyl
     return out  # type: ignore[return-value]
 
 
-def prompt_ids(cm: ChatModel, item: EvalItem, style: PromptStyle) -> list[int]:
+def prompt_ids(cm: ChatModel, item: EvalRow, style: PromptStyle) -> list[int]:
     """The ids a model is asked with: the chat template as in training, or the raw text with its BOS."""
     return cm.raw_ids(raw_prompt(item)) if style == "raw" else cm.chat_ids(item.messages)
 
@@ -122,7 +122,7 @@ def fit_prompt(ids: list[int], max_positions: int | None, max_new_tokens: int) -
     return truncate_prompt(ids, max(1, max_positions - max_new_tokens), KEEP_PROMPT_HEAD)
 
 
-def option_requests(cm: ChatModel, item: EvalItem, style: PromptStyle) -> tuple[list[int], list[list[int]]]:
+def option_requests(cm: ChatModel, item: EvalRow, style: PromptStyle) -> tuple[list[int], list[list[int]]]:
     """(prompt ids, ids of each option after it).
 
     Chat style: the prompt ids are the ones training and generation use, and an option's ids are the ones training
@@ -146,7 +146,7 @@ def option_requests(cm: ChatModel, item: EvalItem, style: PromptStyle) -> tuple[
     return ctx, [piece_ids(tok, [(before, False), (o, True)])[1] for o in item.options]
 
 
-def rank_answers(cm: ChatModel, items: Sequence[EvalItem], style: PromptStyle, normalize: str,
+def rank_answers(cm: ChatModel, items: Sequence[EvalRow], style: PromptStyle, normalize: str,
                  items_per_step: int, progress: bool = True) -> list[Answer]:
     """The option with the highest log-likelihood (optionally per character or token); ties go to the first."""
     from instill.evaluate.rank import choose, score_options
@@ -161,7 +161,7 @@ def rank_answers(cm: ChatModel, items: Sequence[EvalItem], style: PromptStyle, n
     return out
 
 
-def answer_all(cm: ChatModel, items: Sequence[EvalItem], *, style: PromptStyle = "chat", options_mode: str = "rank",
+def answer_all(cm: ChatModel, items: Sequence[EvalRow], *, style: PromptStyle = "chat", options_mode: str = "rank",
                normalize: str = "none", max_new_tokens: int = 64, cot_max_new_tokens: int = 192,
                batch_size: int = 16, progress: bool = True) -> list[Answer]:
     """Every item's answer, in order: ranked items in one pass, generated ones in another."""

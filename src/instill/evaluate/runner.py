@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from instill.config import EvalConfig
-from instill.evaluate.items import EvalItem
+from instill.evaluate.items import EvalRow
 from instill.evaluate.predict import answer_all
 from instill.evaluate.scoring import prediction_row, score_item, summarize
 from instill.files import write_text_atomic
@@ -25,7 +25,7 @@ PREDICTIONS = "predictions.jsonl"
 METRICS = "metrics.json"
 
 
-def items_fingerprint(items: Sequence[EvalItem]) -> str:
+def items_fingerprint(items: Sequence[EvalRow]) -> str:
     """A hash of the questions and expected answers, in order."""
     h = hashlib.sha256()
     for it in items:
@@ -50,7 +50,7 @@ def model_stamp(model: str) -> str:
     return h.hexdigest()[:16]
 
 
-def settings_of(model: str, items: Sequence[EvalItem], cfg: EvalConfig) -> dict[str, Any]:
+def settings_of(model: str, items: Sequence[EvalRow], cfg: EvalConfig) -> dict[str, Any]:
     """What determines an evaluation's result: the model, the items and how they are asked."""
     asked = cfg.model_dump(include={"options", "normalize", "prompt_style", "max_new_tokens", "cot_max_new_tokens",
                                     "precision"})
@@ -69,7 +69,7 @@ def is_done(out_dir: Path, settings: dict[str, Any]) -> bool:
         return False
 
 
-def evaluate_model(model: str, items: Sequence[EvalItem], cfg: EvalConfig, out_dir: str | Path,
+def evaluate_model(model: str, items: Sequence[EvalRow], cfg: EvalConfig, out_dir: str | Path,
                    progress: bool = True) -> dict[str, Any]:
     """Load `model`, answer every item, score, and write predictions.jsonl and metrics.json to `out_dir`."""
     import torch

@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Iterable, Sequence
 
-from instill.evaluate.items import EvalItem
+from instill.evaluate.items import EvalRow
 from instill.evaluate.metrics import exact_match, mean_x100, option_accuracy, rouge_l
 from instill.evaluate.predict import Answer
 
 METRICS = ("score", "exact_match", "rouge_l", "accuracy")
 
 
-def score_item(item: EvalItem, answer: Answer) -> dict[str, float]:
+def score_item(item: EvalRow, answer: Answer) -> dict[str, float]:
     """Scores of one answer (0..1)."""
     said = answer.parsed if answer.parsed is not None else ""
     scores = {"exact_match": exact_match(said, item.references), "rouge_l": rouge_l(said, item.references)}
@@ -28,12 +28,12 @@ def score_item(item: EvalItem, answer: Answer) -> dict[str, float]:
     return scores
 
 
-def prediction_row(item: EvalItem, answer: Answer, scores: dict[str, float]) -> dict[str, Any]:
+def prediction_row(item: EvalRow, answer: Answer, scores: dict[str, float]) -> dict[str, Any]:
     """One line of predictions.jsonl: the prompt, what the model said, what was expected, and the scores. `id` is
     the instance's id in its source (null where it has none), the key SNI's official scorer joins on."""
     row: dict[str, Any] = {
-        "id": item.instance_id, "task": item.task, "cluster": item.cluster, "index": item.meta.get("index"), "format": item.format,
-        "template": item.meta.get("template"), "method": answer.method,
+        "id": item.instance_id, "task": item.task, "cluster": item.cluster, "index": item.index, "format": item.format,
+        "template": item.template, "method": answer.method,
         "prompt": item.messages, "prediction": answer.text, "parsed": answer.parsed,
         "references": item.references, "options": item.options, "answer": item.answer,
         "scores": {k: round(v, 6) for k, v in scores.items()},

@@ -40,7 +40,7 @@ def examples(state: Replayed) -> Iterator[Example]:
     for row in pool_rows(state):
         for inst in row["instances"]:
             yield Example(instruction=row["instruction"], input=inst["input"], output=inst["output"],
-                          task=row["id"], meta={"source": "selfinstruct"})
+                          task=row["id"], source=f"selfinstruct task {row['id']}")
 
 
 def export(folder: str | Path, out: str | Path | None = None) -> dict[str, Path]:

@@ -10,28 +10,60 @@ import difflib
 import os
 import re
 from contextlib import ExitStack
+from dataclasses import dataclass
 from importlib.resources import as_file, files
-from typing import Any, Generator, Iterator
+from typing import Any, Callable, Generator, Iterator
 
 from instill.errors import InstillError, where
 from instill.records import Conversation, Example
+from instill.sources import converters
 from instill.sources._io import read_json_array, read_jsonl
-from instill.sources.formats import CONVERTERS
 from instill.sources.sni import load_sni_task
 
-__all__ = ["FORMATS", "load_source"]
-
-FORMATS: tuple[str, ...] = ("alpaca", "dolly", "sharegpt", "openai", "sni", "cot")
+__all__ = ["SOURCE_FORMATS", "SourceFormat", "load_source"]
 
 _BUILTIN = "builtin:"
 
+Record = Example | Conversation
 
-def _check_format(format: str) -> None:
-    if format in FORMATS:
-        return
-    close = difflib.get_close_matches(str(format), FORMATS, n=1)
+
+@dataclass(frozen=True)
+class SourceFormat:
+    """How one outside format is read: row by row (`convert`, for JSON/JSONL files and hub datasets) or as a whole
+    file (`load_file(path, limit)`, for formats whose records are not one object per row)."""
+
+    convert: Callable[..., Record] | None = None
+    load_file: Callable[[str, int | None], list[Record]] | None = None
+
+
+def _cot_examples(path: str, limit: int | None) -> list[Example]:
+    """A FLAN CoT TSV as Examples whose output is the reasoning and the Flan 2022 final-answer line."""
+    from instill.formats import cot_target
+    from instill.tasks.collections import cot_task  # imports this package; loaded lazily
+
+    task = cot_task(path, validation_fraction=0.0)
+    rows = task.split("train")[:limit]
+    return [Example(instruction=r["question"], output=cot_target(r["chain_of_thought"], r["answer"]), task=task.name,
+                    cluster=task.cluster, source=where(path, None, f"row {i + 1}")) for i, r in enumerate(rows)]
+
+
+# The one list of source formats: `data.train[].format` in a recipe is `Literal[tuple(SOURCE_FORMATS)]`.
+SOURCE_FORMATS: dict[str, SourceFormat] = {
+    "alpaca": SourceFormat(convert=converters.alpaca),
+    "dolly": SourceFormat(convert=converters.dolly),
+    "sharegpt": SourceFormat(convert=converters.sharegpt),
+    "openai": SourceFormat(convert=converters.openai),
+    "sni": SourceFormat(load_file=lambda path, limit: list(load_sni_task(path, limit))),
+    "cot": SourceFormat(load_file=_cot_examples),
+}
+
+
+def _format_of(format: str) -> SourceFormat:
+    if format in SOURCE_FORMATS:
+        return SOURCE_FORMATS[format]
+    close = difflib.get_close_matches(str(format), SOURCE_FORMATS, n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
-    raise InstillError(f"unknown format '{format}'{hint}; valid formats: {', '.join(FORMATS)}")
+    raise InstillError(f"unknown format '{format}'{hint}; valid formats: {', '.join(SOURCE_FORMATS)}")
 
 
 def _builtin_names() -> list[str]:
@@ -89,21 +121,10 @@ def _hub_records(hub: str, subset: str | None, split: str) -> Iterator[tuple[str
         yield where(name, None, f"row {index}"), row
 
 
-def _cot_examples(path: str, limit: int | None) -> list[Example]:
-    """A FLAN CoT TSV as Examples whose output is the reasoning and the Flan 2022 final-answer line."""
-    from instill.formats import cot_target
-    from instill.tasks.collections import cot_task  # imports this package; loaded lazily
-
-    task = cot_task(path, validation_fraction=0.0)
-    rows = task.split("train")[:limit]
-    return [Example(instruction=r["question"], output=cot_target(r["chain_of_thought"], r["answer"]), task=task.name,
-                    cluster=task.cluster, meta={"source": f"{path}: row {i + 1}"}) for i, r in enumerate(rows)]
-
-
 def _convert(
-    rows: Generator[tuple[str, dict[str, Any]], None, None], format: str, limit: int | None, train_on: str
+    rows: Generator[tuple[str, dict[str, Any]], None, None], convert: Callable[..., Record], limit: int | None,
+    train_on: str,
 ) -> list[Example | Conversation]:
-    convert = CONVERTERS[format]
     out: list[Example | Conversation] = []
     try:
         for loc, row in rows:
@@ -133,7 +154,7 @@ def load_source(
     `limit` keeps the first N records (and stops reading there); `train_on` ("all" | "last") picks the assistant
     turns that carry loss in chat formats.
     """
-    _check_format(format)
+    spec = _format_of(format)
     if (path is None) == (hub is None):
         raise InstillError("give exactly one of 'path' and 'hub' for a source")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
@@ -142,9 +163,9 @@ def load_source(
         raise InstillError(f"train_on must be 'all' or 'last', got '{train_on}'")
 
     if hub is not None:
-        if format in ("sni", "cot"):
+        if spec.convert is None:
             raise InstillError(f"{format} from the hub is not supported; download the files")
-        return _convert(_hub_records(hub, subset, split), format, limit, train_on)
+        return _convert(_hub_records(hub, subset, split), spec.convert, limit, train_on)
 
     if subset is not None:
         raise InstillError(f"'subset' only applies to hub datasets, not to the file '{path}'")
@@ -152,8 +173,6 @@ def load_source(
         path = os.fspath(path)
         if path.startswith(_BUILTIN):
             path = str(stack.enter_context(as_file(_builtin(path[len(_BUILTIN):]))))
-        if format == "sni":
-            return list(load_sni_task(path, limit))
-        if format == "cot":
-            return _cot_examples(path, limit)
-        return _convert(_file_records(path), format, limit, train_on)
+        if spec.load_file is not None:
+            return spec.load_file(path, limit)
+        return _convert(_file_records(path), spec.convert, limit, train_on)

@@ -1,4 +1,4 @@
-"""Row converters: one outside record (a dict) to an Example or Conversation.
+"""Row converters: one outside record (a dict) to an Example or Conversation, named after the source format.
 
 The same converter serves a local file and a hub dataset, so both fail the same way. Converters raise InstillError
 without a location; the loader prefixes the file and line, since only it knows them.
@@ -41,8 +41,8 @@ def _field(row: dict[str, Any], key: str, kind: type = str, required: bool = Tru
 def alpaca(row: dict[str, Any], train_on: str = "all", source: str | None = None) -> Example:
     """`{instruction, input?, output, task?, cluster?}`; other keys are ignored.
 
-    >>> alpaca({"instruction": "Add.", "input": "2 3", "output": "5", "id": 7})
-    Example(instruction='Add.', output='5', input='2 3', task=None, cluster=None, meta={})
+    >>> alpaca({"instruction": "Add.", "input": "2 3", "output": "5", "id": 7}, source="a.jsonl:3")
+    Example(instruction='Add.', output='5', input='2 3', task=None, cluster=None, source='a.jsonl:3', meta={})
     """
     return Example(
         instruction=_field(row, "instruction"),
@@ -50,6 +50,7 @@ def alpaca(row: dict[str, Any], train_on: str = "all", source: str | None = None
         output=_field(row, "output"),
         task=_field(row, "task", required=False),
         cluster=_field(row, "cluster", required=False),
+        source=source,
     )
 
 
@@ -61,6 +62,7 @@ def dolly(row: dict[str, Any], train_on: str = "all", source: str | None = None)
         output=_field(row, "response"),
         task="dolly",
         cluster=_field(row, "category", required=False),
+        source=source,
     )
 
 
@@ -131,11 +133,3 @@ def openai(row: dict[str, Any], train_on: str = "all", source: str | None = None
     task = _field(row, "task", required=False)
     meta = _field(row, "meta", dict, required=False) or {}
     return chat_to_conversation(msgs, train_on=train_on, task=task, source=source, meta=dict(meta))
-
-
-CONVERTERS: dict[str, Callable[..., Example | Conversation]] = {
-    "alpaca": alpaca,
-    "dolly": dolly,
-    "sharegpt": sharegpt,
-    "openai": openai,
-}

@@ -88,7 +88,7 @@ def read_sni_task(path: str, limit: int | None = None) -> SniTask:
             if not any(r.strip() for r in refs):  # `[]` or only blank strings (real data has `[""]`)
                 skipped += 1
                 continue
-            out.append({"id": inst.get("id"), "input": inst["input"], "references": list(refs)})
+            out.append({"id": inst.get("id"), "input": inst["input"], "references": list(refs), "position": i})
         except InstillError as e:
             raise InstillError(f"{where(path, None, f'instance {i}')}: {e}") from e
     if skipped:
@@ -109,6 +109,7 @@ def load_sni_task(path: str, limit: int | None = None) -> list[Example]:
             output=next(r for r in inst["references"] if r.strip()),
             task=task.name,
             cluster=task.categories[0] if task.categories else None,
+            source=where(path, None, f"instance {inst['position']}"),
             meta={
                 "id": inst["id"],
                 "references": inst["references"],
