@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from instill.chat_format import ChatFormat
+from instill.config import DataConfig
 from instill.errors import InstillError
 from instill.records import Conversation
 
 IGNORE_INDEX = -100  # label of positions that carry no loss (torch cross_entropy's ignore_index)
+KEEP_PROMPT_HEAD: int = DataConfig.model_fields["keep_prompt_head"].default  # the schema's, not a second copy
 
 
 @dataclass(frozen=True)
@@ -183,7 +185,7 @@ def truncate_prompt(ids: list[int], budget: int, keep_head: int) -> list[int]:
 
 
 def encode_causal(
-    tokenizer: Any, fmt: ChatFormat, conv: Conversation, max_length: int, keep_head: int = 64,
+    tokenizer: Any, fmt: ChatFormat, conv: Conversation, max_length: int, keep_head: int = KEEP_PROMPT_HEAD,
     chars_per_token: int | None = None,
 ) -> Encoded | None:
     """Encode a conversation for a decoder-only model; None when its last response alone does not fit.
@@ -210,7 +212,7 @@ def encode_causal(
 
 
 def encode_seq2seq(
-    tokenizer: Any, fmt: ChatFormat, conv: Conversation, max_length: int, max_target_length: int, keep_head: int = 64,
+    tokenizer: Any, fmt: ChatFormat, conv: Conversation, max_length: int, max_target_length: int, keep_head: int = KEEP_PROMPT_HEAD,
     chars_per_token: int | None = None,
 ) -> list[Encoded]:
     """Encode a conversation for an encoder-decoder model: one sequence per loss-bearing assistant turn.

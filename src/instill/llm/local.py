@@ -13,13 +13,16 @@ from instill.errors import InstillError
 from instill.inference.chat_model import ChatModel
 from instill.inference.engine import Row, generate_rows
 from instill.llm.base import Completion, Message, SamplingParams
+from instill.llm.load import LocalBackendConfig
+
+_DEFAULT_BATCH: int = LocalBackendConfig.model_fields["max_batch_size"].default  # the schema's (llm/load.py)
 
 
 class LocalBackend:
     """Runs prompts through an in-process model, `max_batch_size` sequences at a time (shortest prompts together,
     so little padding)."""
 
-    def __init__(self, cm: ChatModel, max_batch_size: int = 16) -> None:
+    def __init__(self, cm: ChatModel, max_batch_size: int = _DEFAULT_BATCH) -> None:
         if max_batch_size < 1:
             raise InstillError(f"max_batch_size must be at least 1 (got {max_batch_size})")
         self.cm, self.max_batch_size = cm, max_batch_size

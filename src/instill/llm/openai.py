@@ -17,6 +17,10 @@ import httpx
 
 from instill.errors import InstillError
 from instill.llm.base import Completion, Message, SamplingParams
+from instill.llm.load import OpenAIBackendConfig
+
+# the backend's defaults are its config schema's (one place: llm/load.py)
+_DEFAULT = {name: f.default for name, f in OpenAIBackendConfig.model_fields.items()}
 
 
 def backoff_delay(attempt: int, base_s: float, cap_s: float, rng: random.Random) -> float:
@@ -64,9 +68,10 @@ class OpenAIBackend:
     """
 
     def __init__(
-        self, base_url: str, model: str, api_key: str | None = None, *, max_concurrency: int = 8,
-        max_retries: int = 4, backoff_s: float = 0.5, max_backoff_s: float = 30.0, timeout_s: float = 120.0,
-        seed: int | None = None,
+        self, base_url: str, model: str, api_key: str | None = None, *,
+        max_concurrency: int = _DEFAULT["max_concurrency"], max_retries: int = _DEFAULT["max_retries"],
+        backoff_s: float = _DEFAULT["backoff_s"], max_backoff_s: float = _DEFAULT["max_backoff_s"],
+        timeout_s: float = _DEFAULT["timeout_s"], seed: int | None = None,
     ) -> None:
         if max_concurrency < 1 or max_retries < 0:
             raise InstillError("max_concurrency must be at least 1 and max_retries at least 0")
