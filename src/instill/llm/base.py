@@ -11,7 +11,7 @@ from typing import Protocol, Sequence
 
 from instill.inference.sampling import FinishReason, SamplingParams
 
-__all__ = ["LLM", "Completion", "FinishReason", "Message", "SamplingParams"]
+__all__ = ["LLM", "Completion", "FinishReason", "ChatTurn", "SamplingParams"]
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,9 @@ class Completion:
     finish_reason: FinishReason
 
 
-Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": ...}
+# one turn as the chat APIs send it, {"role": "system" | "user" | "assistant", "content": ...}; instill.records.Message
+# is the validated turn of a training Conversation (with its loss flag)
+ChatTurn = dict[str, str]
 
 
 class LLM(Protocol):
@@ -32,7 +34,7 @@ class LLM(Protocol):
         """Continue each prompt as plain text (no chat template)."""
         ...
 
-    def chat(self, conversations: Sequence[Sequence[Message]], params: SamplingParams) -> list[list[Completion]]:
+    def chat(self, conversations: Sequence[Sequence[ChatTurn]], params: SamplingParams) -> list[list[Completion]]:
         """Answer each conversation as the assistant's next turn (the model's chat template applies)."""
         ...
 

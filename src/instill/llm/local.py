@@ -12,7 +12,7 @@ from typing import Sequence
 from instill.errors import InstillError
 from instill.inference.chat_model import ChatModel
 from instill.inference.engine import Row, generate_rows
-from instill.llm.base import Completion, Message, SamplingParams
+from instill.llm.base import Completion, ChatTurn, SamplingParams
 from instill.llm.load import LocalBackendConfig
 
 _DEFAULT_BATCH: int = LocalBackendConfig.model_fields["max_batch_size"].default  # the schema's (llm/load.py)
@@ -30,7 +30,7 @@ class LocalBackend:
     def complete(self, prompts: Sequence[str], params: SamplingParams) -> list[list[Completion]]:
         return self.generate_ids([self.cm.raw_ids(p) for p in prompts], params)
 
-    def chat(self, conversations: Sequence[Sequence[Message]], params: SamplingParams) -> list[list[Completion]]:
+    def chat(self, conversations: Sequence[Sequence[ChatTurn]], params: SamplingParams) -> list[list[Completion]]:
         return self.generate_ids([self.cm.chat_ids(c) for c in conversations], params)
 
     def close(self) -> None:

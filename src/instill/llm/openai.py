@@ -16,7 +16,7 @@ from typing import Any, Iterator, Sequence
 import httpx
 
 from instill.errors import InstillError
-from instill.llm.base import Completion, Message, SamplingParams
+from instill.llm.base import Completion, ChatTurn, SamplingParams
 from instill.llm.load import OpenAIBackendConfig
 
 # the backend's defaults are its config schema's (one place: llm/load.py)
@@ -92,8 +92,8 @@ class OpenAIBackend:
 
         return list(self.pool.map(one, prompts))
 
-    def chat(self, conversations: Sequence[Sequence[Message]], params: SamplingParams) -> list[list[Completion]]:
-        def one(messages: Sequence[Message]) -> list[Completion]:
+    def chat(self, conversations: Sequence[Sequence[ChatTurn]], params: SamplingParams) -> list[list[Completion]]:
+        def one(messages: Sequence[ChatTurn]) -> list[Completion]:
             body = {"messages": [dict(m) for m in messages], **self._body(params)}
             choices = self._choices("/chat/completions", body, params.n)
             return [Completion((c.get("message") or {}).get("content") or "", _finish(c.get("finish_reason")))
@@ -111,7 +111,7 @@ class OpenAIBackend:
         """The model names the server offers."""
         return [m["id"] for m in self._request("GET", "/models").json().get("data", [])]
 
-    def stream_chat(self, messages: Sequence[Message], params: SamplingParams) -> Iterator[str]:
+    def stream_chat(self, messages: Sequence[ChatTurn], params: SamplingParams) -> Iterator[str]:
         """The reply to one conversation, piece by piece as the server sends it (server-sent events)."""
         body = {"messages": [dict(m) for m in messages], **self._body(params), "n": 1, "stream": True}
         with self._request("POST", "/chat/completions", body, stream=True) as r:

@@ -10,7 +10,7 @@ import re
 import string
 from typing import Sequence
 
-Instance = tuple[str, str]  # (input, output)
+IOPair = tuple[str, str]  # (input, output) of a generated task instance
 
 
 def collapse_whitespace(text: str) -> str:
@@ -73,7 +73,7 @@ def instance_rejection(inp: str, out: str) -> str | None:
     return None
 
 
-def filter_instances(instances: Sequence[Instance], max_instances: int) -> tuple[list[Instance], dict[str, int], str | None]:
+def filter_instances(instances: Sequence[IOPair], max_instances: int) -> tuple[list[IOPair], dict[str, int], str | None]:
     """Clean a task's instances: drop invalid ones, then drop the whole task when one input has two different
     outputs, remove exact duplicates, keep the first `max_instances`.
 
@@ -85,7 +85,7 @@ def filter_instances(instances: Sequence[Instance], max_instances: int) -> tuple
     'conflicting_outputs'
     """
     dropped: dict[str, int] = {}
-    valid: list[Instance] = []
+    valid: list[IOPair] = []
     for inp, out in instances:
         reason = instance_rejection(inp, out)
         if reason:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from instill.selfinstruct.filters import Instance, collapse_whitespace
+from instill.selfinstruct.filters import IOPair, collapse_whitespace
 
 _ITEM = re.compile(r"^\s*(\d+)\s*[.)]\s?", re.MULTILINE)
 
@@ -37,7 +37,7 @@ def _fields(chunk: str) -> dict[str, str]:
             for a, b in zip(marks, [*marks[1:], None])}
 
 
-def parse_input_first(response: str) -> list[Instance]:
+def parse_input_first(response: str) -> list[IOPair]:
     """Instances written as `Example N` blocks of `Input: ...` then `Output: ...` (`Input` may be absent for a
     task that needs none). A block without `Output:` is dropped; a response with no blocks and no fields is one
     output with empty input.
@@ -58,7 +58,7 @@ def parse_input_first(response: str) -> list[Instance]:
     return out
 
 
-def parse_output_first(response: str) -> list[Instance]:
+def parse_output_first(response: str) -> list[IOPair]:
     """Instances written as `Class label: L` then `Input: ...` (absent when the task takes no input). Returns
     (input, label) pairs.
 

@@ -15,7 +15,7 @@ from instill.tasks.template import Template
 
 SPLITS = ("train", "validation", "test")
 
-Instance = dict[str, Any]
+Instance = dict[str, Any]  # one row of a task: its fields by name (a generated task instance is selfinstruct.filters.IOPair)
 
 
 @dataclass

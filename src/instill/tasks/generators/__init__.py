@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from instill.errors import InstillError
+from instill.tasks.task import Instance
 
 log = logging.getLogger("instill.tasks")
 
-Instance = dict[str, Any]
 
 
 @dataclass(frozen=True)
