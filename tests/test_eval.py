@@ -506,11 +506,11 @@ def test_gemma_sni_instances_sweep_runs_on_a_tiny_model(tmp_path, write_sni_fold
     md = run_sweep(sweep, [*on_tiny, f"mixture.collections=[{{kind: sni, path: '{folder}', eval_instances: 4}}]"],
                    progress=False)
     points = json.loads((md.parent / "sweep.json").read_text())["points"]
-    assert [p["train_examples"] for p in points] == [2 * 2, 2 * 8, 2 * 16]  # max_per_task per point, 2 train tasks
+    assert [p["train_examples"] for p in points] == [2 * 2, 2 * 4, 2 * 8]  # max_per_task per point, 2 train tasks
     assert all(p["held_out_n"] == 2 and p["held_out_base"] is not None for p in points)  # eval_per_task=2
-    report = json.loads((md.parent / "i08" / "report.json").read_text())
+    report = json.loads((md.parent / "i04" / "report.json").read_text())
     assert report["held_out_tasks"] == ["task002_test_c"] and report["held_out_clusters"] == ["title_generation"]
-    preds = preds_of(md.parent / "i08", "tuned")
+    preds = preds_of(md.parent / "i04", "tuned")
     assert all(p["prompt"][-1]["content"].startswith("Definition: Give the review a title.") for p in preds)
 
 
