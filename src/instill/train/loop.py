@@ -146,6 +146,47 @@ def _pack_row_length(model: Any, recipe: Recipe) -> int:
     return 2**62 if impl.startswith("flash") else recipe.data.max_length
 
 
+# DeepSpeed config key -> where the recipe sets it (for the error when a launch config fixed another value)
+_DEEPSPEED_FROM_RECIPE = {
+    "train_micro_batch_size_per_gpu": "train.batch_size",
+    "gradient_accumulation_steps": "train.grad_accum",
+    "gradient_clipping": "train.max_grad_norm (null = 0, off)",
+    "train_batch_size": "train.batch_size x train.grad_accum x processes",
+}
+
+
+def fill_deepspeed_config(ds_config: dict, cfg: TrainConfig, num_processes: int) -> dict:
+    """DeepSpeed's batch, accumulation and clipping from the recipe, in place; returns ds_config.
+
+    instill prepares no DataLoader, so accelerate has no batch size to fill `train_micro_batch_size_per_gpu` from
+    (it stops with a ValueError). Each optimizer step runs `train.grad_accum` backward passes; `train_step` marks the
+    last one as DeepSpeed's accumulation boundary, where the engine clips and steps. So DeepSpeed's
+    `gradient_accumulation_steps` is `train.grad_accum`, not 1: ZeRO keeps its accumulation buffers (the offloaded
+    optimizer's among them) only when it is above 1, and `train_batch_size` is then the real global batch. instill's
+    loss is already divided by the step's loss-token count, so the backward passes skip DeepSpeed's own division by
+    the accumulation count (`scale_wrt_gas=False`). Clipping runs inside the engine's step (accelerate's
+    `clip_grad_norm_` only reads the norm back), so `gradient_clipping` is `train.max_grad_norm`, 0 when off.
+    A key missing or `auto` is filled; one the launch config fixed must agree, or the error names both.
+    Under `train.tokens_per_batch` the micro-batch size varies; `train.batch_size` is then only DeepSpeed's count.
+    """
+    wanted = {
+        "train_micro_batch_size_per_gpu": cfg.batch_size,
+        "gradient_accumulation_steps": cfg.grad_accum,
+        "gradient_clipping": float(cfg.max_grad_norm or 0.0),
+        "train_batch_size": cfg.batch_size * cfg.grad_accum * num_processes,
+    }
+    for key, value in wanted.items():
+        have = ds_config.get(key, "auto")
+        if have is not None and have != "auto" and float(have) != float(value):
+            raise InstillError(
+                f"the DeepSpeed config sets {key}: {have}, but the recipe gives {value} "
+                f"({_DEEPSPEED_FROM_RECIPE[key]}); "
+                f"remove {key} from the launch config (recipes/accelerate/zero*.yaml: deepspeed_config) or set it "
+                "to auto, and instill fills it from the recipe")
+    ds_config.update(wanted)
+    return ds_config
+
+
 BASE_MODEL_DIR = "base_model"  # model.name=tiny: the untrained model, saved so evaluations can compare with it
 
 
@@ -195,6 +236,9 @@ def setup(recipe: Recipe, mixture: Mixture | None = None) -> Session:
     stream = _make_stream(cfg, train_data, loaded.is_seq2seq, accelerator.num_processes, recipe.seed)
     total = cfg.max_steps or stream.steps_for(cfg.epochs)
     optimizer, scheduler = _optimizer_and_schedule(model, cfg, total)
+    if _deepspeed(accelerator):
+        fill_deepspeed_config(accelerator.state.deepspeed_plugin.deepspeed_config, cfg, accelerator.num_processes)
+        accelerator.gradient_accumulation_steps = cfg.grad_accum  # what accelerate compares DeepSpeed's with
     # The scheduler is not prepared: accelerate's wrapper steps it once per process. It is checkpointed as is.
     model, optimizer = accelerator.prepare(model, optimizer)
     accelerator.register_for_checkpointing(scheduler)
@@ -249,13 +293,20 @@ def train_step(s: Session, step: int) -> tuple[float, int]:
     (n_global,) = _global_sums(acc, sum(count_loss_tokens(b, s.is_seq2seq) for b in batches))
     s.model.train()
     total, tokens = 0.0, sum(len(e.input_ids) for seqs in micro for e in seqs)
+    deepspeed = _deepspeed(acc)
     for k, batch in enumerate(batches):
         batch = {key: v.to(device) for key, v in batch.items()}
-        sync = acc.no_sync(s.model) if k < len(batches) - 1 else nullcontext()
+        last = k == len(batches) - 1
+        sync = acc.no_sync(s.model) if not last else nullcontext()
+        # DeepSpeed: accelerate's backward clips and steps the engine whenever sync_gradients is set (its own
+        # accumulate() would set it); instill accumulates itself, so only the step's last micro-batch is the boundary.
+        backward_kwargs = {"scale_wrt_gas": False} if deepspeed else {}  # see fill_deepspeed_config
+        if deepspeed:
+            acc.gradient_state._set_sync_gradients(last)
         with sync, acc.autocast():
             loss_sum = summed_loss(s.model, batch, s.is_seq2seq, s.head, s.recipe.train.loss_chunk_size)
             # DDP averages gradients over processes, so scale by the process count to get a global token mean.
-            acc.backward(loss_sum * acc.num_processes / max(n_global, 1.0))
+            acc.backward(loss_sum * acc.num_processes / max(n_global, 1.0), **backward_kwargs)
         total += float(loss_sum.detach())
     if s.recipe.train.max_grad_norm is not None:
         acc.clip_grad_norm_(s.model.parameters(), s.recipe.train.max_grad_norm)
@@ -357,6 +408,12 @@ def _fp32_lora_base(model: Any, s: Session) -> Any:
         for n, p in frozen.items():
             p.data = weights[key[n]].to(device=p.device, dtype=torch.float32)
     return model.float()
+
+
+def _deepspeed(accelerator: Any) -> bool:
+    from accelerate.utils import DistributedType
+
+    return accelerator.distributed_type == DistributedType.DEEPSPEED
 
 
 def _sharded(accelerator: Any) -> bool:
