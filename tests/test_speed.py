@@ -18,11 +18,10 @@ from instill.config import Recipe, load_recipe
 from instill.errors import InstillError
 from instill.modeling import load_pretrained
 from instill.tokenize import IGNORE_INDEX, Encoded
-from instill.train.batching import GroupedStream, grouped_batches
-from instill.train.data import BatchStream, collate
+from instill.train.batching import BatchStream, GroupedStream, grouped_batches
 from instill.train.loop import setup, train, train_step
 from instill.train.loss import chunkable_head, count_loss_tokens, summed_loss
-from instill.train.packing import best_fit_decreasing, collate_packed, collate_unmasked
+from instill.train.packing import best_fit_decreasing, collate_packed, collate_padded, collate_unmasked
 
 X = IGNORE_INDEX
 
@@ -70,7 +69,7 @@ def llama64(request, tiny_llama_dir):
 
 def test_packed_grouped_and_padded_give_the_same_per_example_loss(llama64):
     seqs = _examples()
-    padded = _token_losses(llama64, collate(seqs, pad_id=0)).sum(1).tolist()
+    padded = _token_losses(llama64, collate_padded(seqs, pad_id=0)).sum(1).tolist()
     unmasked = _token_losses(llama64, collate_unmasked(seqs, pad_id=0)).sum(1).tolist()
     packed = _packed_per_example(llama64, seqs, row_length=48)
     assert unmasked == pytest.approx(padded, rel=1e-5, abs=1e-9)
@@ -80,7 +79,7 @@ def test_packed_grouped_and_padded_give_the_same_per_example_loss(llama64):
 def test_an_attention_mask_on_packed_rows_would_leak_across_examples(llama64):
     """The test above can fail: an all-ones 2D mask switches off transformers' packed-sequence detection."""
     seqs = _examples()
-    padded = _token_losses(llama64, collate(seqs, pad_id=0)).sum(1).tolist()
+    padded = _token_losses(llama64, collate_padded(seqs, pad_id=0)).sum(1).tolist()
     width = collate_packed(seqs, 0, 48)["input_ids"].shape
     leaked = _packed_per_example(llama64, seqs, 48, attention_mask=torch.ones(width, dtype=torch.long))
     assert leaked != pytest.approx(padded, rel=1e-3)
@@ -187,6 +186,44 @@ def test_one_step_is_the_same_in_every_layout(tmp_path, tiny_llama_dir, alpaca_f
         assert loss == pytest.approx(ref[0], rel=1e-5) and tokens == ref[1], name
         for g, h in zip(grads, ref[2]):
             torch.testing.assert_close(g, h, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_validation_loss_is_collated_as_training_is(tmp_path, tiny_llama_dir, alpaca_file, make_recipe, monkeypatch):
+    """Validation micro-batches go through train.batching's own collate (packed rows with position ids, right-padded
+    rows without a mask, padded rows with one), and the loss is the same number in every layout (fp32). A mask
+    added to packed rows lets packed sequences attend to each other: the number would change."""
+    import dataclasses
+
+    from instill.train.batching import BATCHINGS
+    from instill.train.loop import validation_loss
+
+    def spy(name, layouts, add_mask=False):
+        collate = BATCHINGS[name].collate
+
+        def wrapped(seqs, pad, row_length):
+            batch = collate(seqs, pad, row_length)
+            if add_mask:
+                batch["attention_mask"] = torch.ones_like(batch["input_ids"])
+            layouts.append((len(seqs), sorted(batch)))
+            return batch
+        monkeypatch.setitem(BATCHINGS, name, dataclasses.replace(BATCHINGS[name], collate=wrapped))
+
+    keys = {"padded": ["attention_mask", "input_ids", "labels"], "grouped": ["input_ids", "labels"],
+            "packed": ["input_ids", "labels", "position_ids"]}
+    losses = {}
+    for name in keys:
+        cfg = make_recipe(tmp_path / name, alpaca_file, str(tiny_llama_dir), max_steps=1, batch_size=3,
+                          precision="fp32", batching=name)
+        cfg["data"]["validation_fraction"] = 0.4
+        s = setup(Recipe.model_validate(cfg))
+        layouts = []
+        spy(name, layouts)
+        losses[name] = validation_loss(s)
+        assert sum(n for n, _ in layouts) == len(s.val_data) >= 4 and {tuple(k) for _, k in layouts} == {tuple(keys[name])}
+    assert losses["grouped"] == pytest.approx(losses["padded"], abs=1e-5)
+    assert losses["packed"] == pytest.approx(losses["padded"], abs=1e-5)
+    spy("packed", [], add_mask=True)
+    assert abs(validation_loss(s) - losses["packed"]) > 1e-4  # ten times the tolerance above
 
 
 def test_packed_training_under_a_budget_lowers_loss(tmp_path, tiny_llama_dir, alpaca_file, make_recipe):

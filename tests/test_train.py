@@ -19,7 +19,8 @@ from instill.inference.sampling import SamplingParams
 from instill.modeling import load_pretrained
 from instill.tokenize import IGNORE_INDEX, Encoded, encode_prompt
 from instill.train import checkpoint
-from instill.train.data import BatchStream, collate
+from instill.train.batching import BatchStream
+from instill.train.packing import collate_padded
 from instill.train.loop import fit, setup, train, train_step
 from instill.train.loss import count_loss_tokens, summed_loss
 
@@ -31,7 +32,7 @@ def metrics(run_dir: Path, key: str = "loss") -> dict[int, float]:
 
 def test_causal_loss_equals_hand_computation(tiny_llama_dir):
     model = load_pretrained(str(tiny_llama_dir)).model
-    batch = collate([Encoded([5, 6, 7, 8, 9], [X := IGNORE_INDEX, X, X, 8, 9]), Encoded([10, 11, 12], [X, 11, 12])], pad_id=0)
+    batch = collate_padded([Encoded([5, 6, 7, 8, 9], [X := IGNORE_INDEX, X, X, 8, 9]), Encoded([10, 11, 12], [X, 11, 12])], pad_id=0)
     got = summed_loss(model, batch, is_seq2seq=False)
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
     by_hand = 0.0
@@ -48,7 +49,7 @@ def test_seq2seq_loss_equals_hand_computation(tiny_t5_dir):
     loaded = load_pretrained(str(tiny_t5_dir))
     assert loaded.is_seq2seq
     model = loaded.model
-    batch = collate([Encoded([5, 6, 7], [8, 9, 3]), Encoded([10, 11], [12, 3])], pad_id=0)
+    batch = collate_padded([Encoded([5, 6, 7], [8, 9, 3]), Encoded([10, 11], [12, 3])], pad_id=0)
     got = summed_loss(model, batch, is_seq2seq=True)
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]).logits
     by_hand = 0.0

@@ -18,6 +18,7 @@ from instill.files import invalid_yaml, read_utf8, yaml_kind
 from instill.formats import PROMPT_FORMATS
 from instill.precision import Precision
 from instill.sources import SOURCE_FORMATS
+from instill.train.batching import BATCHINGS
 
 
 PromptFormat = Literal[PROMPT_FORMATS]  # type: ignore[valid-type]  # instill.formats renders them
@@ -162,7 +163,7 @@ class TrainConfig(Strict):
     max_steps: int | None = Field(None, gt=0, description="optimizer steps; overrides epochs")
     batch_size: int = Field(8, gt=0, description="sequences per micro-batch per process (unless tokens_per_batch)")
     grad_accum: int = Field(1, gt=0, description="micro-batches per optimizer step")
-    batching: Literal["padded", "grouped", "packed"] = Field(
+    batching: Literal[tuple(BATCHINGS)] = Field(  # type: ignore[valid-type]  # the registry is the list
         "grouped", description="padded: shuffled batches padded to their longest sequence, with an attention mask; "
         "grouped: sorted by length within shuffled windows, right-padded, no mask (causal attention never reaches "
         "the padding), fastest on CPU; packed: sequences concatenated into rows of data.max_length with position "

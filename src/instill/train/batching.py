@@ -1,6 +1,9 @@
-"""Length-grouped micro-batches under a token budget, fixed by the seed so that a resumed run sees the same data.
+"""Batching modes: which sequences form each micro-batch, and how a micro-batch becomes tensors.
 
-Each epoch: a seeded shuffle, cut into windows of `window` sequences; each window is sorted by length and cut into
+`BATCHINGS` is the one list: `train.batching` in a recipe is `Literal[tuple(BATCHINGS)]`, the training loop builds
+its stream and collates its micro-batches from the chosen entry, and validation collates as training does.
+
+Every stream is fixed by the seed, so a resumed run sees the same data. Grouped and packed: each epoch: a seeded shuffle, cut into windows of `window` sequences; each window is sorted by length and cut into
 micro-batches (a fixed count of sequences, or as many as fit the token budget); then the micro-batches of the whole
 epoch are shuffled, so long and short batches alternate. Neighbours in a sorted window have nearly the same length,
 so padding to the longest wastes little, while the windows keep the order random.
@@ -10,7 +13,12 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol
+
+from instill.train.packing import collate_packed, collate_padded, collate_unmasked
+
+if TYPE_CHECKING:
+    from instill.config import TrainConfig
 
 
 def grouped_batches(
@@ -101,3 +109,98 @@ class GroupedStream:
         """The sequence indices of each micro-batch of `step` for process `rank`."""
         for micro in range(self.grad_accum):
             yield self._at(step * self.per_step + micro * self.world_size + rank)
+
+
+@dataclass(frozen=True)
+class BatchStream:
+    """Fixed-size micro-batches of shuffled sequences (padded batching without a token budget).
+
+    The stream is epoch after epoch of seeded permutations; step s takes positions [s*G, (s+1)*G) where
+    G = batch_size * grad_accum * world_size, so no example is dropped at an epoch's end.
+    """
+
+    n_examples: int
+    batch_size: int
+    grad_accum: int
+    world_size: int
+    seed: int
+
+    @property
+    def per_step(self) -> int:
+        return self.batch_size * self.grad_accum * self.world_size
+
+    def steps_for(self, epochs: float) -> int:
+        return max(1, -(-int(epochs * self.n_examples) // self.per_step))
+
+    def _permutation(self, epoch: int) -> list[int]:
+        import torch  # torch's generator: the order runs made before this module held it keep
+
+        gen = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+        return torch.randperm(self.n_examples, generator=gen).tolist()
+
+    def micro_batches(self, step: int, rank: int) -> Iterator[list[int]]:
+        """The example indices of each micro-batch of `step` for process `rank`."""
+        cache: dict[int, list[int]] = {}
+        for micro in range(self.grad_accum):
+            start = step * self.per_step + (micro * self.world_size + rank) * self.batch_size
+            idx = []
+            for pos in range(start, start + self.batch_size):
+                epoch = pos // self.n_examples
+                if epoch not in cache:
+                    cache[epoch] = self._permutation(epoch)
+                idx.append(cache[epoch][pos % self.n_examples])
+            yield idx
+
+
+class Stream(Protocol):
+    def steps_for(self, epochs: float) -> int: ...
+    def micro_batches(self, step: int, rank: int) -> Iterator[list[int]]: ...
+
+
+def _padded_stream(lengths: list[int], cfg: TrainConfig, world_size: int, seed: int) -> Stream:
+    if cfg.tokens_per_batch is None:
+        return BatchStream(len(lengths), cfg.batch_size, cfg.grad_accum, world_size, seed)
+    # under a budget: shuffled order kept (one window, unsorted), cut where the padded size would pass the budget
+    return GroupedStream(lengths, cfg.batch_size, cfg.grad_accum, world_size, seed, window=len(lengths),
+                         budget=cfg.tokens_per_batch, sort=False)
+
+
+def _grouped_stream(lengths: list[int], cfg: TrainConfig, world_size: int, seed: int) -> Stream:
+    return GroupedStream(lengths, cfg.batch_size, cfg.grad_accum, world_size, seed, window=cfg.group_window,
+                         budget=cfg.tokens_per_batch)
+
+
+def _packed_stream(lengths: list[int], cfg: TrainConfig, world_size: int, seed: int) -> Stream:
+    return GroupedStream(lengths, cfg.batch_size, cfg.grad_accum, world_size, seed, window=cfg.group_window,
+                         budget=cfg.tokens_per_batch, packed=True)
+
+
+@dataclass(frozen=True)
+class Batching:
+    """One batching mode.
+
+    stream: (sequence lengths, train config, processes, seed) -> which sequences each micro-batch holds.
+    collate: (sequences, pad id, row length) -> the tensors of one micro-batch, decoder-only models; row length
+    is the packed row's budget, ignored by the others.
+    decoder_only: refused for encoder-decoders; False means they get the padded collate (their labels are a
+    separate target, which only it lays out).
+    """
+
+    stream: Callable[[list[int], Any, int, int], Stream]
+    collate: Callable[[list, int, int], dict[str, Any]]
+    decoder_only: bool = False
+
+
+# The one list of batching modes: `train.batching` is `Literal[tuple(BATCHINGS)]`.
+BATCHINGS: dict[str, Batching] = {
+    "padded": Batching(_padded_stream, lambda seqs, pad, row_length: collate_padded(seqs, pad)),
+    "grouped": Batching(_grouped_stream, lambda seqs, pad, row_length: collate_unmasked(seqs, pad)),
+    "packed": Batching(_packed_stream, collate_packed, decoder_only=True),
+}
+
+
+def collate_batch(batching: str, seqs: list, pad_id: int, is_seq2seq: bool, row_length: int) -> dict[str, Any]:
+    """The tensors of one micro-batch as `batching` lays it out (encoder-decoders: always padded with a mask)."""
+    if is_seq2seq:
+        return collate_padded(seqs, pad_id)
+    return BATCHINGS[batching].collate(seqs, pad_id, row_length)

@@ -1,16 +1,10 @@
-"""Training data: sources -> conversations -> encoded sequences -> batches.
-
-Batches come from a stream fixed by the seed: optimizer step s always sees the same examples, whatever happened
-before, so a resumed run continues exactly where an uninterrupted one would be.
-"""
+"""Training data: sources -> conversations -> encoded sequences (batches: instill.train.batching)."""
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any, Iterator
-
-import torch
+from typing import Any
 
 from instill.chat_format import ChatFormat, chat_format_for
 from instill.config import DataConfig, Recipe, SourceConfig
@@ -20,7 +14,7 @@ from instill.model_source import saved_end_of_turn
 from instill.modeling import Loaded, load_for_training
 from instill.records import Conversation, to_conversations
 from instill.sources import load_source
-from instill.tokenize import IGNORE_INDEX, Encoded, encode_causal, encode_seq2seq, longest_token_chars
+from instill.tokenize import Encoded, encode_causal, encode_seq2seq, longest_token_chars
 
 
 @dataclass
@@ -116,56 +110,3 @@ def _encode_one(conv: Conversation, tokenizer: Any, fmt: ChatFormat, cfg: DataCo
                               chars_per_token)
     one = encode_causal(tokenizer, fmt, conv, cfg.max_length, cfg.keep_prompt_head, chars_per_token)
     return [one] if one is not None else []
-
-
-def collate(batch: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-pad a batch: input_ids/attention_mask (B, T) and labels (B, T or T_target), -100 on padding."""
-    width = max(len(e.input_ids) for e in batch)
-    label_width = max(len(e.labels) for e in batch)
-    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(batch), width), dtype=torch.long)
-    labels = torch.full((len(batch), label_width), IGNORE_INDEX, dtype=torch.long)
-    for row, e in enumerate(batch):
-        ids[row, : len(e.input_ids)] = torch.tensor(e.input_ids)
-        mask[row, : len(e.input_ids)] = 1
-        labels[row, : len(e.labels)] = torch.tensor(e.labels)
-    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
-
-
-@dataclass(frozen=True)
-class BatchStream:
-    """Which examples each (step, micro-batch, process) gets.
-
-    The stream is epoch after epoch of seeded permutations; step s takes positions [s*G, (s+1)*G) where
-    G = batch_size * grad_accum * world_size, so no example is dropped at an epoch's end.
-    """
-
-    n_examples: int
-    batch_size: int
-    grad_accum: int
-    world_size: int
-    seed: int
-
-    @property
-    def per_step(self) -> int:
-        return self.batch_size * self.grad_accum * self.world_size
-
-    def steps_for(self, epochs: float) -> int:
-        return max(1, -(-int(epochs * self.n_examples) // self.per_step))
-
-    def _permutation(self, epoch: int) -> list[int]:
-        gen = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
-        return torch.randperm(self.n_examples, generator=gen).tolist()
-
-    def micro_batches(self, step: int, rank: int) -> Iterator[list[int]]:
-        """The example indices of each micro-batch of `step` for process `rank`."""
-        cache: dict[int, list[int]] = {}
-        for micro in range(self.grad_accum):
-            start = step * self.per_step + (micro * self.world_size + rank) * self.batch_size
-            idx = []
-            for pos in range(start, start + self.batch_size):
-                epoch = pos // self.n_examples
-                if epoch not in cache:
-                    cache[epoch] = self._permutation(epoch)
-                idx.append(cache[epoch][pos % self.n_examples])
-            yield idx

@@ -24,10 +24,9 @@ from instill.mixture import Mixture, build_mixture
 from instill.precision import resolve_precision
 from instill.tokenize import IGNORE_INDEX, Encoded
 from instill.train import checkpoint, tracking
-from instill.train.batching import GroupedStream
-from instill.train.data import BatchStream, collate, encode_all, load_model_and_format, prepare_conversations
+from instill.train.batching import BATCHINGS, Stream, collate_batch
+from instill.train.data import encode_all, load_model_and_format, prepare_conversations
 from instill.train.loss import chunkable_head, count_loss_tokens, summed_loss
-from instill.train.packing import collate_packed, collate_unmasked
 
 log = logging.getLogger("instill.train")
 
@@ -45,7 +44,7 @@ class Session:
     scheduler: Any
     train_data: list[Encoded]
     val_data: list[Encoded]
-    stream: BatchStream | GroupedStream
+    stream: Stream
     total_steps: int
     head: Any = None  # the output layer when the chunked loss head applies (see loss.chunkable_head)
     pack_row_length: int = 0  # packed rows hold at most this many tokens
@@ -85,17 +84,10 @@ def _precision(cfg: TrainConfig) -> str:
     return "bf16" if resolve_precision(cfg.precision, device) == "bf16" else "no"
 
 
-def _make_stream(
-    cfg: TrainConfig, data: list[Encoded], is_seq2seq: bool, world_size: int, seed: int
-) -> BatchStream | GroupedStream:
-    """The data order: fixed batches of shuffled sequences (padded, no budget), else micro-batches by length."""
-    if cfg.batching == "padded" and cfg.tokens_per_batch is None:
-        return BatchStream(len(data), cfg.batch_size, cfg.grad_accum, world_size, seed)
+def _make_stream(cfg: TrainConfig, data: list[Encoded], is_seq2seq: bool, world_size: int, seed: int) -> Stream:
+    """The data order train.batching gives (an encoder-decoder's length counts its target too)."""
     lengths = [len(e.input_ids) + (len(e.labels) if is_seq2seq else 0) for e in data]
-    grouped = cfg.batching != "padded"
-    return GroupedStream(lengths, cfg.batch_size, cfg.grad_accum, world_size, seed,
-                         window=cfg.group_window if grouped else len(data), budget=cfg.tokens_per_batch,
-                         packed=cfg.batching == "packed", sort=grouped)
+    return BATCHINGS[cfg.batching].stream(lengths, cfg, world_size, seed)
 
 
 def _prepare_model(model: Any, cfg: TrainConfig, is_seq2seq: bool, precision: str) -> Any:
@@ -225,8 +217,8 @@ def setup(recipe: Recipe, mixture: Mixture | None = None) -> Session:
             log.warning("dropped %d sequences whose response does not fit data.max_length", stats.dropped_too_long)
         log.info("train: %d sequences, %d tokens, %d carry loss (%d with a cut prompt); validation: %d sequences",
                  stats.sequences, stats.tokens, stats.loss_tokens, stats.truncated, len(val_data))
-    if cfg.batching == "packed" and loaded.is_seq2seq:
-        raise InstillError("train.batching=packed needs a decoder-only model; use train.batching=grouped")
+    if BATCHINGS[cfg.batching].decoder_only and loaded.is_seq2seq:
+        raise InstillError(f"train.batching={cfg.batching} needs a decoder-only model; use train.batching=grouped")
     base_dir = run_dir / BASE_MODEL_DIR
     if recipe.model.name == "tiny" and accelerator.is_main_process and not base_dir.exists():
         checkpoint.save_model(loaded.model, loaded.tokenizer, fmt, base_dir, merge_lora=False)
@@ -276,12 +268,7 @@ def _global_sums(accelerator: Any, *values: float) -> list[float]:
 
 def make_batch(s: Session, seqs: list[Encoded]) -> dict[str, torch.Tensor]:
     """Collate a micro-batch as train.batching says (padded with a mask, right-padded without, or packed)."""
-    pad, batching = s.tokenizer.pad_token_id, s.recipe.train.batching
-    if batching == "packed":
-        return collate_packed(seqs, pad, s.pack_row_length)
-    if batching == "grouped" and not s.is_seq2seq:
-        return collate_unmasked(seqs, pad)
-    return collate(seqs, pad)
+    return collate_batch(s.recipe.train.batching, seqs, s.tokenizer.pad_token_id, s.is_seq2seq, s.pack_row_length)
 
 
 def train_step(s: Session, step: int) -> tuple[float, int]:
@@ -319,10 +306,10 @@ def train_step(s: Session, step: int) -> tuple[float, int]:
 
 @torch.no_grad()
 def validation_loss(s: Session) -> float | None:
-    """Mean loss per loss token over the validation set, sharded over processes.
+    """Mean loss per loss token over the validation set, sharded over processes, collated as training collates.
 
     Every process runs the same number of forward passes (FSDP and DDP forwards hold collectives): a short shard is
-    padded with rows whose labels are all -100, which add nothing to the loss or the count.
+    padded with sequences whose labels are all -100, which add nothing to the loss or the count.
     """
     if not s.val_data:
         return None
@@ -330,13 +317,11 @@ def validation_loss(s: Session) -> float | None:
     acc, bs = s.accelerator, s.recipe.train.batch_size
     mine = s.val_data[acc.process_index :: acc.num_processes]
     per_process = -(-len(s.val_data) // acc.num_processes)
-    real = len(mine)
-    mine = mine + [s.val_data[0]] * (per_process - real)
+    first = s.val_data[0]
+    mine = mine + [Encoded(first.input_ids, [IGNORE_INDEX] * len(first.labels))] * (per_process - len(mine))
     loss, count = 0.0, 0
     for i in range(0, per_process, bs):
-        batch = collate(mine[i : i + bs], s.tokenizer.pad_token_id)
-        batch["labels"][max(0, real - i) :] = IGNORE_INDEX  # padding rows carry no loss
-        batch = {k: v.to(acc.device) for k, v in batch.items()}
+        batch = {k: v.to(acc.device) for k, v in make_batch(s, mine[i : i + bs]).items()}
         with acc.autocast():
             loss += float(summed_loss(s.model, batch, s.is_seq2seq, s.head, s.recipe.train.loss_chunk_size))
         count += count_loss_tokens(batch, s.is_seq2seq)

@@ -1,4 +1,8 @@
-"""Batches without attention masks: right-padded (grouped) or packed rows with position ids.
+"""How a micro-batch is laid out as tensors: padded with an attention mask, right-padded without one, or packed
+rows with position ids (train.batching picks one through `batching.BATCHINGS`; validation uses the same).
+
+torch and instill.tokenize are imported inside the functions: config.py reads the batching registry, which names
+these functions, and must load without torch (and before instill.tokenize, which reads config's defaults).
 
 Why no mask: a 2D attention mask sends transformers' sdpa down a slower masked path, and with packed rows it also
 switches off the block-diagonal mask transformers builds from position ids (transformers 5.23
@@ -8,9 +12,30 @@ examples would silently attend to each other. Callers must pass `use_cache=False
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
-from instill.tokenize import IGNORE_INDEX, Encoded
+if TYPE_CHECKING:
+    import torch
+
+    from instill.tokenize import Encoded
+
+
+def collate_padded(batch: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-pad a batch: input_ids/attention_mask (B, T) and labels (B, T or T_target), -100 on padding."""
+    import torch
+
+    from instill.tokenize import IGNORE_INDEX
+
+    width = max(len(e.input_ids) for e in batch)
+    label_width = max(len(e.labels) for e in batch)
+    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    labels = torch.full((len(batch), label_width), IGNORE_INDEX, dtype=torch.long)
+    for row, e in enumerate(batch):
+        ids[row, : len(e.input_ids)] = torch.tensor(e.input_ids)
+        mask[row, : len(e.input_ids)] = 1
+        labels[row, : len(e.labels)] = torch.tensor(e.labels)
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
 def collate_unmasked(batch: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
@@ -19,6 +44,10 @@ def collate_unmasked(batch: list[Encoded], pad_id: int) -> dict[str, torch.Tenso
     Causal attention lets position t see positions <= t, all real tokens when padding sits on the right; padded
     positions compute values nobody reads and carry label -100.
     """
+    import torch
+
+    from instill.tokenize import IGNORE_INDEX
+
     width = max(len(e.input_ids) for e in batch)
     ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
     labels = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
@@ -55,6 +84,10 @@ def collate_packed(batch: list[Encoded], pad_id: int, row_length: int) -> dict[s
     attention inside each sequence. Each sequence's first label is -100, so the last position of one sequence is
     never scored against the first token of the next. Row ends are padded as one more sequence, with no labels.
     """
+    import torch
+
+    from instill.tokenize import IGNORE_INDEX
+
     rows = best_fit_decreasing([len(e.input_ids) for e in batch], max(row_length, max(len(e.input_ids) for e in batch)))
     width = max(sum(len(batch[i].input_ids) for i in row) for row in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
