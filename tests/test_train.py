@@ -250,3 +250,36 @@ def test_default_template_round_trip_stops_at_eos(tmp_path, tiny_llama_dir, alpa
     ask = [{"role": "user", "content": "Add 2 and 3."}]
     reply = generate(cm, cm.chat_ids(ask), SamplingParams(max_tokens=30)).text.strip()
     assert reply == "The answer is 5."
+
+
+MIXTURE_RECIPE = """
+model: {name: tiny, tiny: {hidden_size: 32, num_layers: 2, num_heads: 2, intermediate_size: 64, vocab_size: 400}}
+mixture:
+  tasks: ["cluster:nli", "even_odd", "addition"]
+  held_out_clusters: [nli]
+  max_per_task: 6
+  validation_per_task: 1
+  eval_per_task: 2
+  formats: {zero_shot: 1.0}
+data: {max_length: 128}
+train: {max_steps: 1, batch_size: 4}
+"""
+
+
+def test_train_and_data_build_write_the_same_data_folder(tmp_path):
+    """`instill train` writes the mixture it trains on with the writer `instill data build` uses: the same rows,
+    the same stats.json (token counts included) and the composition plot."""
+    from typer.testing import CliRunner
+
+    from instill.cli import app
+
+    (tmp_path / "r.yaml").write_text(MIXTURE_RECIPE)
+    for command, name in ((["train"], "trained"), (["data", "build"], "built")):
+        res = CliRunner().invoke(app, [*command, str(tmp_path / "r.yaml"), f"run_dir={tmp_path / name}"])
+        assert res.exit_code == 0, res.output
+    trained, built = tmp_path / "trained" / "data", tmp_path / "built" / "data"
+    stats = json.loads((trained / "stats.json").read_text())
+    assert stats == json.loads((built / "stats.json").read_text()) and stats["tokens"]["target"] > 0
+    for name in ("train.jsonl", "validation.jsonl", "eval.jsonl"):
+        assert (trained / name).read_text() == (built / name).read_text(), name
+    assert (trained / "composition.png").is_file() and (built / "composition.png").is_file()

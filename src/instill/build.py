@@ -1,15 +1,17 @@
 """`instill data build`: a recipe's mixture written as files a person can read and any stage can reuse.
 
-Writes `run_dir/data/`: train.jsonl and validation.jsonl (Conversation JSONL; every row's meta says its task,
+`write_mixture` is the one writer: `instill data build`, `instill train` (a recipe with a mixture) and `instill run`
+all call it, so run_dir/data is the same whichever command wrote it. It writes `run_dir/data/`: train.jsonl and validation.jsonl (Conversation JSONL; every row's meta says its task,
 cluster, template and format), eval.jsonl (one `EvalRow` a line: the prompt, options, answer, references, task,
 cluster, format, template, instance id), stats.json, and composition.png (examples per task coloured by cluster,
-and per format).
+and per format). stats.json holds the token counts of the recipe's tokenizer.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -38,15 +40,18 @@ def recipe_tokenizer(recipe: Recipe, train: list[Conversation]) -> Any:
 
 
 def add_token_counts(stats: dict[str, Any], train: list[Conversation], tokenizer: Any) -> None:
-    """Prompt and target tokens of the training set, in total and per task (no special tokens, no template)."""
+    """Prompt and target tokens of the training set, in total and per task (no special tokens, no template); set,
+    not added, so counting twice gives the same stats."""
     prompts = [" ".join(m.content for m in c.messages if not m.loss) for c in train]
     targets = [" ".join(m.content for m in c.messages if m.loss) for c in train]
     p_len = [len(x) for x in tokenizer(prompts, add_special_tokens=False)["input_ids"]] if prompts else []
     t_len = [len(x) for x in tokenizer(targets, add_special_tokens=False)["input_ids"]] if targets else []
+    prompt_by, target_by = Counter(), Counter()
     for conv, p, t in zip(train, p_len, t_len):
-        task = stats["tasks"][conv.task]
-        task["prompt_tokens"] = task.get("prompt_tokens", 0) + p
-        task["target_tokens"] = task.get("target_tokens", 0) + t
+        prompt_by[conv.task] += p
+        target_by[conv.task] += t
+    for name in prompt_by:
+        stats["tasks"][name].update(prompt_tokens=prompt_by[name], target_tokens=target_by[name])
     stats["tokens"] = {"prompt": sum(p_len), "target": sum(t_len), "tokenizer": type(tokenizer).__name__,
                        "mean_prompt": round(sum(p_len) / max(len(p_len), 1), 1),
                        "mean_target": round(sum(t_len) / max(len(t_len), 1), 1)}
@@ -84,7 +89,11 @@ def plot_composition(stats: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def write_mixture(mix: Mixture, out_dir: Path, plot: bool = True) -> dict[str, Path]:
+def write_mixture(recipe: Recipe, mix: Mixture, plot: bool = True) -> dict[str, Path]:
+    """Write the recipe's mixture to run_dir/data, with the token counts of the recipe's tokenizer (added to
+    mix.stats) and, when `plot`, composition.png; returns the path of each file."""
+    add_token_counts(mix.stats, mix.train, recipe_tokenizer(recipe, mix.train))
+    out_dir = Path(recipe.run_dir) / "data"
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {name: out_dir / f"{name}.jsonl" for name in ("train", "validation", "eval")}
     write_conversations_jsonl(mix.train, paths["train"])
@@ -99,9 +108,8 @@ def write_mixture(mix: Mixture, out_dir: Path, plot: bool = True) -> dict[str, P
 
 
 def build(recipe: Recipe, plot: bool = True, progress: bool = True) -> tuple[Mixture, dict[str, Path]]:
-    """Build the recipe's mixture, count its tokens with the recipe's tokenizer, and write it to run_dir/data."""
+    """Build the recipe's mixture and write it to run_dir/data (`write_mixture`)."""
     if recipe.mixture is None:
         raise InstillError("the recipe has no 'mixture' section to build")
     mix = build_mixture(recipe.mixture, recipe.seed, recipe.data.system_prompt, progress=progress)
-    add_token_counts(mix.stats, mix.train, recipe_tokenizer(recipe, mix.train))
-    return mix, write_mixture(mix, Path(recipe.run_dir) / "data", plot=plot)
+    return mix, write_mixture(recipe, mix, plot=plot)

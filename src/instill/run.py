@@ -138,7 +138,7 @@ def run(recipe: Recipe, progress: bool = True, share_evals_from: Sequence[Path] 
 
     `share_evals_from`: other run folders (a sweep's earlier points) whose finished evaluation is copied instead of
     run again when its settings are the same (in practice the base model's, on the same items)."""
-    from instill.build import add_token_counts, recipe_tokenizer, write_mixture
+    from instill.build import write_mixture
     from instill.config import save_recipe
     from instill.evaluate.items import read_eval_jsonl
     from instill.evaluate.report import write_report
@@ -159,8 +159,7 @@ def run(recipe: Recipe, progress: bool = True, share_evals_from: Sequence[Path] 
     fp = fingerprint(recipe, STAGE_FIELDS["data"])
     data_dir = run_dir / "data"
     if not stages.check("data", fp, (data_dir / "eval.jsonl").is_file()):
-        add_token_counts(mix.stats, mix.train, recipe_tokenizer(recipe, mix.train))
-        write_mixture(mix, data_dir, plot=True)
+        write_mixture(recipe, mix)
         stages.finish("data", fp, dt)
     timings["data"] = dt
     if not mix.eval:

@@ -205,8 +205,8 @@ def setup(recipe: Recipe, mixture: Mixture | None = None) -> Session:
         mixture = build_mixture(recipe.mixture, recipe.seed, recipe.data.system_prompt,
                                 progress=accelerator.is_main_process)
     convs, val_convs = prepare_conversations(recipe, mixture)
-    if built_here and accelerator.is_main_process:  # the data it trained on, readable next to the model
-        write_mixture(mixture, run_dir / "data", plot=False)
+    if built_here and accelerator.is_main_process:  # the data it trained on, as `instill data build` writes it
+        write_mixture(recipe, mixture)
     loaded, fmt = load_model_and_format(recipe, convs)
     train_data, stats = encode_all(convs, loaded.tokenizer, fmt, recipe.data, loaded.is_seq2seq)
     val_data, _ = encode_all(val_convs, loaded.tokenizer, fmt, recipe.data, loaded.is_seq2seq)
