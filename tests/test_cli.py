@@ -193,6 +193,29 @@ def test_eval_per_task_takes_a_number_and_show_tasks_prints_the_table(tmp_path, 
     assert len(preds) == 2 and "uppercase" in res.stdout
 
 
+def test_eval_options_take_their_defaults_from_the_schemas():
+    """`instill eval`'s options are read from EvalConfig and MixtureConfig (eval_format, eval_per_task): with the
+    schema's defaults changed before the command is built, every option follows."""
+    changed = {"EvalConfig": {"options": "generate", "normalize": "chars", "prompt_style": "raw", "max_new_tokens": 7,
+                              "cot_max_new_tokens": 9, "batch_size": 3, "precision": "bf16"},
+               "MixtureConfig": {"eval_format": "few_shot", "eval_per_task": 5}}
+    flag = {"eval_format": "fmt", "eval_per_task": "per_task"}
+    code = f"""
+import inspect, json
+from instill import config
+for schema, fields in {changed!r}.items():
+    for name, value in fields.items():
+        getattr(config, schema).model_fields[name].default = value
+from instill.cli import eval_cmd
+print(json.dumps({{n: p.default.default for n, p in inspect.signature(eval_cmd).parameters.items()}}, default=str))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    defaults = json.loads(out.stdout.splitlines()[-1])
+    want = {flag.get(n, n): v for fields in changed.values() for n, v in fields.items()}
+    assert {n: defaults[n] for n in want} == want
+
+
 def test_openai_content_parts_are_joined_and_an_image_part_is_one_line(tmp_path):
     from instill.sources import load_source
 

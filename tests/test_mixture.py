@@ -193,3 +193,22 @@ def test_cot_examples_use_forward_templates_only():
     assert len(mix.train) == 200 and all(not c.meta["inverted"] for c in mix.train)
     assert all(c.messages[-1].content.endswith(".") and "Therefore, the answer is" in c.messages[-1].content
                for c in mix.train)
+
+
+def test_collection_kinds_are_the_readers_registry(monkeypatch):
+    """mixture.collections[].kind accepts exactly the registered readers, and a collection is read by its kind's
+    reader (here a fake one standing in for the SNI folder reader)."""
+    from typing import get_args
+
+    from instill.config import CollectionConfig
+    from instill.mixture import load_mixture_tasks
+    from instill.tasks.collections import COLLECTIONS
+
+    assert get_args(CollectionConfig.model_fields["kind"].annotation) == tuple(COLLECTIONS) == ("sni", "cot")
+    task = next(iter(load_tasks().values()))
+    fake = task.__class__(**{**{f.name: getattr(task, f.name) for f in fields(task)}, "name": "from_reader"})
+    monkeypatch.setitem(COLLECTIONS, "sni", lambda col: {"from_reader": fake} if col.path == "somewhere" else {})
+    cfg = MixtureConfig(builtin=False, collections=[{"kind": "sni", "path": "somewhere"}])
+    assert list(load_mixture_tasks(cfg)) == ["from_reader"]
+    with pytest.raises(Exception, match="kind"):
+        MixtureConfig(collections=[{"kind": "flan", "path": "x"}])

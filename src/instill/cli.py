@@ -166,6 +166,14 @@ def chat(
     chat_loop(served_reply, system_prompt=system)
 
 
+def _eval_default(name: str, schema: str = "EvalConfig") -> Any:
+    """A default of `instill eval`'s schemas (EvalConfig: how a model is asked; MixtureConfig: eval_format and
+    eval_per_task, how items are rendered), so a flag and the recipe field cannot disagree."""
+    from instill import config
+
+    return getattr(config, schema).model_fields[name].default
+
+
 def _serve_default(name: str) -> Any:
     """A default of the server's settings, so the flag and ServeSettings cannot disagree."""
     import dataclasses
@@ -343,17 +351,17 @@ def eval_cmd(
     cards: Optional[list[str]] = typer.Option(None, "--cards", help="Extra task cards: YAML files or folders."),
     sni: Optional[str] = typer.Option(None, help="A Super-NaturalInstructions folder (tasks/ and splits/default/)."),
     sni_split: str = typer.Option("test", help="SNI tasks to evaluate: test (the benchmark: first 100 instances each), train or all."),
-    fmt: str = typer.Option("zero_shot", "--format", help="Prompt format: " + ", ".join(PROMPT_FORMATS) + "."),
-    per_task: int = typer.Option(100, help="Items per task (from its test split)."),
-    options: str = typer.Option("rank", help="Tasks with options: rank (log-likelihood of each option) or generate."),
-    normalize: str = typer.Option("none", help="Ranking: none (summed log-prob), chars (per character, lm_eval's acc_norm) or tokens."),
-    prompt_style: str = typer.Option("chat", help="chat: the chat template, as instill trains; raw: plain text (a base model)."),
-    max_new_tokens: int = typer.Option(64, help="Longest generated answer (chain of thought: --cot-max-new-tokens)."),
-    cot_max_new_tokens: int = typer.Option(192, help="Longest generated chain of thought."),
-    batch_size: int = typer.Option(16, help="Prompts generated together."),
+    fmt: str = typer.Option(_eval_default("eval_format", "MixtureConfig"), "--format", help="Prompt format: " + ", ".join(PROMPT_FORMATS) + "."),
+    per_task: int = typer.Option(_eval_default("eval_per_task", "MixtureConfig"), help="Items per task (from its test split)."),
+    options: str = typer.Option(_eval_default("options"), help="Tasks with options: rank (log-likelihood of each option) or generate."),
+    normalize: str = typer.Option(_eval_default("normalize"), help="Ranking: none (summed log-prob), chars (per character, lm_eval's acc_norm) or tokens."),
+    prompt_style: str = typer.Option(_eval_default("prompt_style"), help="chat: the chat template, as instill trains; raw: plain text (a base model)."),
+    max_new_tokens: int = typer.Option(_eval_default("max_new_tokens"), help="Longest generated answer (chain of thought: --cot-max-new-tokens)."),
+    cot_max_new_tokens: int = typer.Option(_eval_default("cot_max_new_tokens"), help="Longest generated chain of thought."),
+    batch_size: int = typer.Option(_eval_default("batch_size"), help="Prompts generated together."),
     out: str = typer.Option("eval_out", help="Folder for predictions.jsonl and metrics.json."),
     per_task_table: bool = typer.Option(False, "--show-tasks", help="Print the per-task table too."),
-    precision: str = typer.Option("auto", help=PRECISION_HELP),
+    precision: str = typer.Option(_eval_default("precision"), help=PRECISION_HELP),
 ) -> None:
     """Evaluate a model zero-shot (or few-shot, or with chain of thought) and write every prediction.
 

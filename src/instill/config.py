@@ -18,6 +18,7 @@ from instill.files import invalid_yaml, read_utf8, yaml_kind
 from instill.formats import PROMPT_FORMATS
 from instill.precision import Precision
 from instill.sources import SOURCE_FORMATS
+from instill.tasks.collections import COLLECTIONS
 from instill.train.batching import BATCHINGS
 
 
@@ -94,7 +95,7 @@ class DataConfig(Strict):
 class CollectionConfig(Strict):
     """A real task collection turned into tasks: an SNI folder, or a FLAN CoT TSV file."""
 
-    kind: Literal["sni", "cot"]
+    kind: Literal[tuple(COLLECTIONS)]  # type: ignore[valid-type]  # the readers' registry is the list
     path: str = Field(description="sni: folder with tasks/ and splits/default/; cot: a .tsv file")
     which: Literal["train", "test", "all"] = Field("all", description="sni: train tasks, test (eval-only) tasks, or both")
     eval_instances: int = Field(100, gt=0, description="sni: instances kept per test task (the benchmark scores 100)")

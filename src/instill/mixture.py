@@ -21,7 +21,7 @@ from instill.evaluate.items import EvalRow
 from instill.formats import COT_FORMATS, Rendered, render
 from instill.records import Conversation
 from instill.tasks import Task, load_tasks
-from instill.tasks.collections import cot_task, sni_tasks
+from instill.tasks.collections import COLLECTIONS
 
 log = logging.getLogger("instill.mixture")
 
@@ -43,9 +43,7 @@ def load_mixture_tasks(cfg: MixtureConfig) -> dict[str, Task]:
     """The bundled cards, the recipe's cards and its collections, by name."""
     tasks = load_tasks(cfg.cards, builtin=cfg.builtin)
     for col in cfg.collections:
-        found = sni_tasks(col.path, col.which, col.eval_instances, col.max_instances) if col.kind == "sni" else \
-            {(t := cot_task(col.path, col.name, col.cluster)).name: t}
-        for name, task in found.items():
+        for name, task in COLLECTIONS[col.kind](col).items():
             if name in tasks:
                 raise InstillError(f"{task.source}: task '{name}' is already defined in {tasks[name].source}")
             tasks[name] = task

@@ -14,11 +14,15 @@ import os
 import random
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
 
 from instill.errors import InstillError, where
 from instill.sources.sni import read_sni_task
 from instill.tasks.task import Task
 from instill.tasks.template import Template
+
+if TYPE_CHECKING:
+    from instill.config import CollectionConfig
 
 log = logging.getLogger("instill.tasks")
 
@@ -160,3 +164,16 @@ def cot_task(path: str | Path, name: str | None = None, cluster: str = "cot",
                 source=str(path), _splits=splits)
     task.check()
     return task
+
+
+def _cot_collection(col: CollectionConfig) -> dict[str, Task]:
+    task = cot_task(col.path, col.name, col.cluster)
+    return {task.name: task}
+
+
+# The one list of collection kinds, each the function that reads one into tasks by name:
+# `mixture.collections[].kind` in a recipe is `Literal[tuple(COLLECTIONS)]`.
+COLLECTIONS: dict[str, Callable[[Any], dict[str, Task]]] = {
+    "sni": lambda col: sni_tasks(col.path, col.which, col.eval_instances, col.max_instances),
+    "cot": _cot_collection,
+}
