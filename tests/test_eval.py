@@ -588,3 +588,33 @@ def test_sni_baselines_tool_scores_copying_the_input(tmp_path):
     assert t["overall"]["answer_is_input"] == 50.0 and t["title_generation"]["exact_match"] == 100.0
     assert t["question_rewriting"]["copy_input_rouge_l"] == t["question_rewriting"]["rouge_l"] > 0
     assert tool.instance_input("no mark here") is None
+
+
+def test_instill_run_keeps_one_record_and_accepts_run_folders_older_instill_recorded(tmp_path, caplog):
+    """stages.json is the one resume record, evaluations included. data.max_length is not in the data stage's
+    fingerprint (the mixture does not depend on it): changing it is refused by training, not by data. A folder
+    recorded by older instill (the whole data section fingerprinted, evaluations known only by their metrics.json)
+    is resumed as it is, nothing redone, and its record brought up to date."""
+    from instill.config import load_recipe
+    from instill.run import STAGES_FILE, fingerprint, run as run_pipeline
+
+    recipe = load_recipe(write_micro(tmp_path), ["eval.base=false", "eval.showcase=[]"])
+    run_pipeline(recipe, progress=False)
+    run = tmp_path / "run"
+    stages = json.loads((run / STAGES_FILE).read_text())
+    assert sorted(stages) == ["data", "eval_tuned", "train"] and all(s["finished"] for s in stages.values())
+    shorter = load_recipe(write_micro(tmp_path), ["eval.base=false", "eval.showcase=[]", "data.max_length=200"])
+    assert fingerprint(shorter, ("seed", "mixture", "data.system_prompt")) == stages["data"]["fingerprint"]
+    with pytest.raises(InstillError, match="stage 'train' was run with a different recipe"):
+        run_pipeline(shorter, progress=False)
+
+    # as older instill left it: the data fingerprint over the whole data section, no evaluation in the record
+    old = {"data": {**stages["data"], "fingerprint": fingerprint(recipe, ("seed", "mixture", "data"))},
+           "train": stages["train"]}
+    (run / STAGES_FILE).write_text(json.dumps(old))
+    stamp = (run / "eval" / "tuned" / "predictions.jsonl").stat().st_mtime_ns
+    caplog.set_level("INFO")
+    run_pipeline(recipe, progress=False)
+    assert "train: done already" in caplog.text and "eval tuned: done already" in caplog.text
+    assert (run / "eval" / "tuned" / "predictions.jsonl").stat().st_mtime_ns == stamp
+    assert json.loads((run / STAGES_FILE).read_text()) == stages

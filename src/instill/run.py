@@ -1,8 +1,11 @@
 """`instill run RECIPE`: data -> train -> evaluate base and tuned -> report, all in the recipe's run_dir.
 
-Resumable: each stage records a fingerprint of the recipe fields it depends on in `run_dir/stages.json`; a stage
-whose outputs exist with the same fingerprint is skipped, a training cut short resumes from its last checkpoint,
-and a stage whose recipe fields changed is refused rather than silently mixed with the old outputs.
+Each stage is a small function, and one record says which are done: `run_dir/stages.json` holds, per stage, a
+fingerprint of what its result depends on (the recipe fields of `STAGE_FIELDS` for data and training; the model, its
+weights, the items and how they are asked for an evaluation) and whether it finished. A finished stage with the same
+fingerprint is skipped; a training cut short resumes from its last checkpoint; data or training whose recipe fields
+changed is refused rather than silently mixed with the old outputs, while an evaluation whose settings or weights
+changed is run again.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import json
 import logging
 import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -22,37 +26,56 @@ from instill.files import write_text_atomic
 log = logging.getLogger(__name__)
 
 STAGES_FILE = "stages.json"
-# the recipe fields each stage's result depends on
+# the recipe fields each stage's result depends on (dotted: one field of a section)
 STAGE_FIELDS = {
-    "data": ("seed", "mixture", "data"),
+    "data": ("seed", "mixture", "data.system_prompt"),
     "train": ("seed", "mixture", "data", "model", "chat", "train"),
 }
+# what older instill fingerprinted: the whole data section (data.max_length among it), though the mixture does not
+# depend on it; a run folder recorded that way is still accepted
+_OLD_STAGE_FIELDS = {"data": ("seed", "mixture", "data")}
 
 
 def fingerprint(recipe: Recipe, fields: tuple[str, ...]) -> str:
     """A short hash of some recipe fields (train.resume and the trackers left out: they do not change the result)."""
-    dumped = recipe.model_dump(mode="json", include=set(fields))
+    include: dict[str, Any] = {}
+    for name in fields:
+        section, _, key = name.partition(".")
+        include[section] = include.get(section, set()) | {key} if key else True
+    dumped = recipe.model_dump(mode="json", include=include)
     for key in ("resume", "report_to", "tracking"):
         dumped.get("train", {}).pop(key, None)
-    return hashlib.sha256(json.dumps(dumped, sort_keys=True).encode()).hexdigest()[:16]
+    return _hash(dumped)
+
+
+def _hash(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
 
 
 class Stages:
-    """The fingerprints of finished stages, written after each one finishes."""
+    """The one resume record: per stage, its fingerprint and whether it finished, written as each starts and ends."""
 
     def __init__(self, run_dir: Path) -> None:
         self.path = run_dir / STAGES_FILE
         self.done: dict[str, Any] = json.loads(self.path.read_text()) if self.path.is_file() else {}
 
-    def check(self, name: str, fp: str, outputs_exist: bool) -> bool:
-        """True when the stage finished with this fingerprint; an error when it ran (or started) with another."""
+    def finished(self, name: str, fp: str) -> bool:
         entry = self.done.get(name, {})
+        return entry.get("fingerprint") == fp and entry.get("finished", False)
+
+    def check(self, name: str, fp: str, outputs_exist: bool, old_fp: str | None = None) -> bool:
+        """True when the stage finished with this fingerprint; an error when it ran (or started) with another.
+        `old_fp`: the fingerprint older instill recorded for the same recipe, accepted (and rewritten as `fp`)."""
+        entry = self.done.get(name, {})
+        if old_fp is not None and entry.get("fingerprint") == old_fp != fp:
+            entry["fingerprint"] = fp
+            self._write()
         recorded = entry.get("fingerprint")
         if recorded is not None and recorded != fp and outputs_exist:
             raise InstillError(
                 f"{self.path.parent}: stage '{name}' was run with a different recipe (one of {', '.join(STAGE_FIELDS[name])} "
                 f"changed); use another run_dir, or delete {self.path.parent} to start over")
-        return recorded == fp and entry.get("finished", False) and outputs_exist
+        return self.finished(name, fp) and outputs_exist
 
     def start(self, name: str, fp: str) -> None:
         """Record that a stage began, so a crash leaves a fingerprint a resume can be checked against."""
@@ -66,6 +89,17 @@ class Stages:
     def _write(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(self.path, json.dumps(self.done, indent=1))
+
+
+@dataclass
+class RunState:
+    """What the stages of one `instill run` share: the recipe, its folder, the record, and each stage's seconds."""
+
+    recipe: Recipe
+    run_dir: Path
+    stages: Stages
+    progress: bool = True
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def _timed(label: str, fn: Callable[[], Any]) -> tuple[Any, float]:
@@ -115,14 +149,23 @@ def _showcase(recipe: Recipe, evals: dict[str, str], items: list, held_tasks: li
         write_showcase(path, rows, settings)
 
 
+def _eval_done(run_dir: Path, name: str, settings: dict[str, Any]) -> bool:
+    """True when run_dir's evaluation `name` finished with these settings, by run_dir's stages.json. A folder that
+    older instill evaluated (no record of the stage) counts when its metrics.json holds these settings."""
+    from instill.evaluate.runner import PREDICTIONS, is_done
+
+    stages, out = Stages(run_dir), run_dir / "eval" / name
+    if f"eval_{name}" not in stages.done:
+        return is_done(out, settings)
+    return stages.finished(f"eval_{name}", _hash(settings)) and (out / PREDICTIONS).is_file()
+
+
 def _copy_finished_eval(settings: dict[str, Any], others: Sequence[Path], out: Path) -> bool:
     """Copy an evaluation with the same settings (model, weights, items, how asked) from another run's folder, so a
     sweep evaluates its base model once, not once per point. True when one was found."""
-    from instill.evaluate.runner import is_done
-
     for other in others:
         src = other / "eval" / out.name
-        if src.resolve() != out.resolve() and is_done(src, settings):
+        if src.resolve() != out.resolve() and _eval_done(other, out.name, settings):
             tmp = out.with_name(out.name + ".partial")
             shutil.rmtree(tmp, ignore_errors=True)
             shutil.copytree(src, tmp)
@@ -133,41 +176,30 @@ def _copy_finished_eval(settings: dict[str, Any], others: Sequence[Path], out: P
     return False
 
 
-def run(recipe: Recipe, progress: bool = True, share_evals_from: Sequence[Path] = ()) -> Path:
-    """Run every stage that is not done yet; returns the path of report.md.
-
-    `share_evals_from`: other run folders (a sweep's earlier points) whose finished evaluation is copied instead of
-    run again when its settings are the same (in practice the base model's, on the same items)."""
+def data_stage(st: RunState) -> Any:
+    """The mixture, built in memory every time (seconds, and training needs it); written once per fingerprint."""
     from instill.build import write_mixture
-    from instill.config import save_recipe
-    from instill.evaluate.items import read_eval_jsonl
-    from instill.evaluate.report import write_report
-    from instill.evaluate.runner import evaluate_model, is_done, settings_of
     from instill.mixture import build_mixture
 
-    if recipe.mixture is None:
-        raise InstillError("instill run needs a recipe with a 'mixture' section: the held-out tasks it evaluates "
-                           "come from it (see recipes/quickstart.yaml)")
-    run_dir = Path(recipe.run_dir)
-    stages = Stages(run_dir)
-    t_start = time.perf_counter()
-    timings: dict[str, float] = {}
-
-    # data: always rebuilt in memory (seconds, and train needs it); written once per fingerprint
+    recipe = st.recipe
     mix, dt = _timed("data", lambda: build_mixture(recipe.mixture, recipe.seed, recipe.data.system_prompt,
-                                                   progress=progress))
+                                                   progress=st.progress))
     fp = fingerprint(recipe, STAGE_FIELDS["data"])
-    data_dir = run_dir / "data"
-    if not stages.check("data", fp, (data_dir / "eval.jsonl").is_file()):
+    old_fp = fingerprint(recipe, _OLD_STAGE_FIELDS["data"])
+    if not st.stages.check("data", fp, (st.run_dir / "data" / "eval.jsonl").is_file(), old_fp):
         write_mixture(recipe, mix)
-        stages.finish("data", fp, dt)
-    timings["data"] = dt
+        st.stages.finish("data", fp, dt)
+    st.timings["data"] = dt
     if not mix.eval:
         raise InstillError("the mixture has no evaluation rows: hold a cluster out (mixture.held_out_clusters) "
                            "or set mixture.eval_seen_tasks=true")
+    return mix
 
-    # train: skipped when the model exists; resumed from a checkpoint when one exists
-    fp = fingerprint(recipe, STAGE_FIELDS["train"])
+
+def train_stage(st: RunState, mix: Any) -> Path:
+    """The tuned model: skipped when this recipe's training finished, resumed from a checkpoint when one exists."""
+    fp = fingerprint(st.recipe, STAGE_FIELDS["train"])
+    run_dir, stages = st.run_dir, st.stages
     model_dir = run_dir / "model"
     started = any((run_dir / n).exists() for n in ("metrics.jsonl", "checkpoints", "model"))
     if model_dir.is_dir() and not stages.check("train", fp, started):
@@ -179,36 +211,65 @@ def run(recipe: Recipe, progress: bool = True, share_evals_from: Sequence[Path] 
         stages.finish("train", fp, 0.0)
     if stages.check("train", fp, started) and model_dir.is_dir():
         log.info("train: done already (%s)", model_dir)
+        return model_dir
+    from instill.train.loop import train
+
+    stages.start("train", fp)
+    r = st.recipe.model_copy(deep=True)
+    r.train.resume = started  # a training cut short continues from its newest checkpoint
+    _, dt = _timed("train", lambda: train(r, mix))
+    stages.finish("train", fp, dt)
+    st.timings["train"] = dt
+    return model_dir
+
+
+def eval_stage(st: RunState, name: str, model: str, items: list, share_evals_from: Sequence[Path]) -> None:
+    """Evaluate `model` into run_dir/eval/NAME, unless done with the same settings here (or in a shared folder,
+    copied); its fingerprint is the settings' hash, so changed settings or weights run it again."""
+    from instill.evaluate.runner import METRICS, evaluate_model, settings_of
+
+    out = st.run_dir / "eval" / name
+    settings = settings_of(model, items, st.recipe.eval)
+    if _eval_done(st.run_dir, name, settings) or _copy_finished_eval(settings, share_evals_from, out):
+        log.info("eval %s: done already (%s)", name, out)
     else:
-        from instill.train.loop import train
+        st.stages.start(f"eval_{name}", _hash(settings))
+        _, st.timings[f"eval_{name}"] = _timed(f"eval {name} ({model})", lambda: evaluate_model(
+            model, items, st.recipe.eval, out, st.progress))
+    # the seconds it took where it ran (a copied evaluation: in the folder it came from)
+    seconds = json.loads((out / METRICS).read_text(encoding="utf-8")).get("seconds", 0.0)
+    if not st.stages.finished(f"eval_{name}", _hash(settings)):
+        st.stages.finish(f"eval_{name}", _hash(settings), seconds)
 
-        stages.start("train", fp)
-        r = recipe.model_copy(deep=True)
-        r.train.resume = started  # a training cut short continues from its newest checkpoint
-        _, dt = _timed("train", lambda: train(r, mix))
-        stages.finish("train", fp, dt)
-        timings["train"] = dt
+
+def run(recipe: Recipe, progress: bool = True, share_evals_from: Sequence[Path] = ()) -> Path:
+    """Run every stage that is not done yet; returns the path of report.md.
+
+    `share_evals_from`: other run folders (a sweep's earlier points) whose finished evaluation is copied instead of
+    run again when its settings are the same (in practice the base model's, on the same items)."""
+    from instill.config import save_recipe
+    from instill.evaluate.items import read_eval_jsonl
+    from instill.evaluate.report import write_report
+
+    if recipe.mixture is None:
+        raise InstillError("instill run needs a recipe with a 'mixture' section: the held-out tasks it evaluates "
+                           "come from it (see recipes/quickstart.yaml)")
+    run_dir = Path(recipe.run_dir)
+    st = RunState(recipe, run_dir, Stages(run_dir), progress)
+    t_start = time.perf_counter()
+    mix = data_stage(st)
+    evals = {"tuned": str(train_stage(st, mix))}
     save_recipe(recipe, run_dir / "config.yaml")
-
-    # evaluate tuned, then base
-    items = read_eval_jsonl(data_dir / "eval.jsonl")
-    evals = {"tuned": str(model_dir)}
     if recipe.eval.base:
         evals["base"] = base_model_of(recipe)
+    items = read_eval_jsonl(run_dir / "data" / "eval.jsonl")
     for name, model in evals.items():
-        out = run_dir / "eval" / name
-        settings = settings_of(model, items, recipe.eval)
-        if is_done(out, settings) or _copy_finished_eval(settings, share_evals_from, out):
-            log.info("eval %s: done already (%s)", name, out)
-            continue
-        _, timings[f"eval_{name}"] = _timed(f"eval {name} ({model})",
-                                            lambda: evaluate_model(model, items, recipe.eval, out, progress))
+        eval_stage(st, name, model, items, share_evals_from)
     held = mix.held_out_tasks  # held-out clusters' tasks and evaluation-only tasks (SNI test tasks): never trained on
     if recipe.eval.showcase and "base" in evals:
-        _, dt = _timed("showcase", lambda: _showcase(recipe, evals, items, held, run_dir))
-        timings["showcase"] = dt
+        _, st.timings["showcase"] = _timed("showcase", lambda: _showcase(recipe, evals, items, held, run_dir))
     total = time.perf_counter() - t_start
-    extra = {"stage_seconds": {k: round(v, 1) for k, v in timings.items()}, "wall_seconds_this_call": round(total, 1),
-             **_train_speed(run_dir)}
+    extra = {"stage_seconds": {k: round(v, 1) for k, v in st.timings.items()},
+             "wall_seconds_this_call": round(total, 1), **_train_speed(run_dir)}
     return write_report(run_dir, run_dir / "eval" / "base" if "base" in evals else None, run_dir / "eval" / "tuned",
                         held, recipe.eval.samples, extra=extra)

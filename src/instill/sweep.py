@@ -120,14 +120,17 @@ def run_sweep(sweep: Sweep, extra_overrides: list[str] = (), progress: bool = Tr
 
 
 def _wall_seconds(run_dir: Path) -> float | None:
-    """The seconds a point's stages took when they ran, whichever call of `instill run` ran them: data and training
-    from stages.json, each evaluation from its metrics.json (a copied one counts the time it took where it ran)."""
+    """The seconds a point's stages took when they ran, whichever call of `instill run` ran them, from stages.json
+    (a copied evaluation counts the time it took where it ran); an evaluation older instill did not record there
+    counts its metrics.json's."""
     path = run_dir / "stages.json"
     if not path.is_file():
         return None
-    total = sum(s.get("seconds", 0.0) for s in json.loads(path.read_text(encoding="utf-8")).values())
+    stages = json.loads(path.read_text(encoding="utf-8"))
+    total = sum(s.get("seconds", 0.0) for s in stages.values())
     for metrics in sorted((run_dir / "eval").glob("*/metrics.json")):
-        total += json.loads(metrics.read_text(encoding="utf-8")).get("seconds", 0.0)
+        if f"eval_{metrics.parent.name}" not in stages:
+            total += json.loads(metrics.read_text(encoding="utf-8")).get("seconds", 0.0)
     return round(total, 1)
 
 
