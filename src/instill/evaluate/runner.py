@@ -1,7 +1,8 @@
 """Evaluate one model on a list of items and write what it said: predictions.jsonl and metrics.json.
 
-`metrics.json` records the settings and a fingerprint of the items, so `instill run` can tell whether an earlier
-evaluation still matches (and skip it) or must be redone.
+`metrics.json` records the settings and a fingerprint of the items: what was asked, beside the scores. `instill run`
+records each evaluation's settings hash in its stages.json and decides from that; it reads the settings here only in
+folders older instill evaluated (`is_done`).
 """
 
 from __future__ import annotations
