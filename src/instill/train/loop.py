@@ -186,6 +186,8 @@ def setup(recipe: Recipe, mixture: Mixture | None = None) -> Session:
     """Everything before the first step: data, model, optimizer, and the checkpoint to resume from. A mixture
     already built from this recipe (by `instill run`) is used as is."""
     from accelerate import Accelerator
+
+    _deepspeed_logs_to_stderr()
     from accelerate.state import AcceleratorState
     from accelerate.utils import set_seed
 
@@ -249,6 +251,19 @@ def setup(recipe: Recipe, mixture: Mixture | None = None) -> Session:
         _forget_metrics_after(run_dir / "metrics.jsonl", session.start_step)
     accelerator.wait_for_everyone()
     return session
+
+
+def _deepspeed_logs_to_stderr() -> None:
+    """DeepSpeed, when installed, is imported during training (accelerate, peft) and logs through a handler it binds
+    to stdout at import ("Setting accelerator to CPU"), which would mix with what instill prints there (`instill run`
+    prints the report's path last). Importing it first with stdout pointed at stderr binds that handler to stderr."""
+    import contextlib
+    import importlib.util
+
+    if "deepspeed" in sys.modules or importlib.util.find_spec("deepspeed") is None:
+        return
+    with contextlib.redirect_stdout(sys.stderr):
+        import deepspeed  # noqa: F401
 
 
 def _forget_metrics_after(path: Path, step: int) -> None:
