@@ -256,14 +256,19 @@ def setup(recipe: Recipe, mixture: Mixture | None = None) -> Session:
 def _deepspeed_logs_to_stderr() -> None:
     """DeepSpeed, when installed, is imported during training (accelerate, peft) and logs through a handler it binds
     to stdout at import ("Setting accelerator to CPU"), which would mix with what instill prints there (`instill run`
-    prints the report's path last). Importing it first with stdout pointed at stderr binds that handler to stderr."""
+    prints the report's path last). Importing it first with stdout pointed at stderr binds that handler to stderr;
+    its import-time warning is dropped (it says only that no GPU was found, and a user error must stay one line)."""
     import contextlib
     import importlib.util
 
     if "deepspeed" in sys.modules or importlib.util.find_spec("deepspeed") is None:
         return
-    with contextlib.redirect_stdout(sys.stderr):
-        import deepspeed  # noqa: F401
+    logging.disable(logging.WARNING)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            import deepspeed  # noqa: F401
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def _forget_metrics_after(path: Path, step: int) -> None:
