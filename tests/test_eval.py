@@ -608,13 +608,20 @@ def test_instill_run_keeps_one_record_and_accepts_run_folders_older_instill_reco
     with pytest.raises(InstillError, match="stage 'train' was run with a different recipe"):
         run_pipeline(shorter, progress=False)
 
-    # as older instill left it: the data fingerprint over the whole data section, no evaluation in the record
+    # as older instill left it: the data fingerprint over the whole data section, no evaluation in the record, and
+    # the eval set as conversations with a 'meta' object (which today's reader refuses): it is written anew
     old = {"data": {**stages["data"], "fingerprint": fingerprint(recipe, ("seed", "mixture", "data"))},
            "train": stages["train"]}
     (run / STAGES_FILE).write_text(json.dumps(old))
+    eval_file = run / "data" / "eval.jsonl"
+    current = eval_file.read_text()
+    eval_file.write_text("".join(json.dumps({"messages": r["messages"], "meta": {"task": r["task"]}}) + "\n"
+                                 for r in map(json.loads, current.splitlines())))
     stamp = (run / "eval" / "tuned" / "predictions.jsonl").stat().st_mtime_ns
     caplog.set_level("INFO")
     run_pipeline(recipe, progress=False)
     assert "train: done already" in caplog.text and "eval tuned: done already" in caplog.text
     assert (run / "eval" / "tuned" / "predictions.jsonl").stat().st_mtime_ns == stamp
-    assert json.loads((run / STAGES_FILE).read_text()) == stages
+    now = json.loads((run / STAGES_FILE).read_text())
+    now["data"].pop("seconds"), stages["data"].pop("seconds")  # the data were written again: their time is new
+    assert now == stages and eval_file.read_text() == current

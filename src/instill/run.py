@@ -176,6 +176,20 @@ def _copy_finished_eval(settings: dict[str, Any], others: Sequence[Path], out: P
     return False
 
 
+def _eval_file_is_current(path: Path) -> bool:
+    """True when the eval set exists in today's row format; one an older instill wrote (conversations with a 'meta'
+    object) is written again from the mixture, which is rebuilt in memory on every run anyway."""
+    if not path.is_file():
+        return False
+    with path.open(encoding="utf-8") as f:
+        first = f.readline()
+    try:
+        row = json.loads(first)
+    except json.JSONDecodeError:
+        return True  # not ours to judge here: the reader names the line
+    return not (isinstance(row, dict) and "meta" in row and "answer" not in row)
+
+
 def data_stage(st: RunState) -> Any:
     """The mixture, built in memory every time (seconds, and training needs it); written once per fingerprint."""
     from instill.build import write_mixture
@@ -186,7 +200,7 @@ def data_stage(st: RunState) -> Any:
                                                    progress=st.progress))
     fp = fingerprint(recipe, STAGE_FIELDS["data"])
     old_fp = fingerprint(recipe, _OLD_STAGE_FIELDS["data"])
-    if not st.stages.check("data", fp, (st.run_dir / "data" / "eval.jsonl").is_file(), old_fp):
+    if not st.stages.check("data", fp, _eval_file_is_current(st.run_dir / "data" / "eval.jsonl"), old_fp):
         write_mixture(recipe, mix)
         st.stages.finish("data", fp, dt)
     st.timings["data"] = dt
