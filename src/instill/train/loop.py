@@ -388,6 +388,17 @@ def fit(s: Session) -> list[float]:
     return losses
 
 
+def _fp32_base(s: Session) -> Any:
+    """The base model loaded again in fp32 (the tiny model rebuilt from its seed), for merging or gathering LoRA."""
+    from instill.modeling import build_tiny_model, load_pretrained
+
+    recipe = s.recipe
+    if recipe.model.name == "tiny":
+        with torch.random.fork_rng(devices=[]):  # build_tiny_model seeds the global generator
+            return build_tiny_model(recipe.model.tiny, s.tokenizer, recipe.seed)
+    return load_pretrained(recipe.model.name, recipe.model.trust_remote_code).model
+
+
 def _fp32_lora_base(model: Any, s: Session) -> Any:
     """A LoRA model whose frozen base was stored in bf16 for training, in fp32 with the base's own weights, to merge.
 
@@ -395,14 +406,8 @@ def _fp32_lora_base(model: Any, s: Session) -> Any:
     included: the merged model was not base + adapter, and differed from the adapter saved unmerged and loaded on
     its base. The base is loaded again (the tiny model rebuilt from its seed) and its weights put back.
     """
-    from instill.modeling import build_tiny_model, load_pretrained
-
     recipe = s.recipe
-    if recipe.model.name == "tiny":
-        with torch.random.fork_rng(devices=[]):  # build_tiny_model seeds the global generator
-            base = build_tiny_model(recipe.model.tiny, s.tokenizer, recipe.seed)
-    else:
-        base = load_pretrained(recipe.model.name, recipe.model.trust_remote_code).model
+    base = _fp32_base(s)
     weights = base.state_dict()
     frozen = {n: p for n, p in model.named_parameters() if p.dtype == torch.bfloat16}
     key = {n: n.removeprefix("base_model.model.").replace(".base_layer.", ".") for n in frozen}  # peft's names
@@ -431,14 +436,8 @@ def _whole_lora_model(s: Session, state: dict) -> Any:
     """A LoRA model to save from a sharded run (FSDP, ZeRO-3), on the main process: its own copy holds shards
     (DTensors), whose merge would need every process. The base is loaded again in fp32 (the tiny model rebuilt
     from its seed) and given the same adapters, whose trained weights come from the gathered state dict."""
-    from instill.modeling import build_tiny_model, load_pretrained
-
     recipe = s.recipe
-    if recipe.model.name == "tiny":
-        with torch.random.fork_rng(devices=[]):  # build_tiny_model seeds the global generator
-            base = build_tiny_model(recipe.model.tiny, s.tokenizer, recipe.seed)
-    else:
-        base = load_pretrained(recipe.model.name, recipe.model.trust_remote_code).model
+    base = _fp32_base(s)
     model = _apply_lora(base, recipe.train, s.is_seq2seq)
     adapters = {k: v.float() for k, v in state.items() if "lora_" in k}
     missing = [k for k in model.state_dict() if "lora_" in k and k not in adapters]
