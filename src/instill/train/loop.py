@@ -23,6 +23,8 @@ from instill.errors import InstillError
 from instill.mixture import Mixture, build_mixture
 from instill.precision import resolve_precision
 from instill.tokenize import IGNORE_INDEX, Encoded
+from instill.train.layouts import deepspeed_logs_to_stderr, fill_deepspeed_config, is_deepspeed, is_sharded
+from instill.train.lora import apply_lora, fp32_lora_base, whole_lora_model
 from instill.train import checkpoint, tracking
 from instill.train.batching import BATCHINGS, Stream, collate_batch
 from instill.train.data import encode_all, load_model_and_format, prepare_conversations
@@ -49,17 +51,6 @@ class Session:
     head: Any = None  # the output layer when the chunked loss head applies (see loss.chunkable_head)
     pack_row_length: int = 0  # packed rows hold at most this many tokens
     start_step: int = 0
-
-
-def _apply_lora(model: Any, cfg: TrainConfig, is_seq2seq: bool) -> Any:
-    from peft import LoraConfig, TaskType, get_peft_model
-
-    lora = LoraConfig(
-        r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-        target_modules=cfg.lora.target_modules,
-        task_type=TaskType.SEQ_2_SEQ_LM if is_seq2seq else TaskType.CAUSAL_LM,
-    )
-    return get_peft_model(model, lora)
 
 
 def _optimizer_and_schedule(model: Any, cfg: TrainConfig, total_steps: int) -> tuple[Any, Any]:
@@ -99,7 +90,7 @@ def _prepare_model(model: Any, cfg: TrainConfig, is_seq2seq: bool, precision: st
     2 cores: 82 tok/s with fp32 base weights under autocast against 212 tok/s in plain fp32. Parameters only:
     float buffers (RoPE's inv_freq) stay fp32, as `from_pretrained(dtype=bfloat16)` keeps them; `model.to(bf16)`
     rounded the rotary frequencies, a phase error growing with the position that inference never sees. The final
-    save reloads the fp32 base (`_fp32_lora_base`).
+    save reloads the fp32 base (`lora.fp32_lora_base`).
     """
     if cfg.activation_checkpointing:
         kwargs = {"use_reentrant": False}  # the reentrant variant needs inputs that require grad (LoRA has none)
@@ -111,7 +102,7 @@ def _prepare_model(model: Any, cfg: TrainConfig, is_seq2seq: bool, precision: st
         if precision == "bf16":
             for p in model.parameters():  # tied weights are one parameter, cast once
                 p.data = p.data.to(torch.bfloat16)
-        model = _apply_lora(model, cfg, is_seq2seq)  # peft keeps the adapters in fp32 (autocast_adapter_dtype)
+        model = apply_lora(model, cfg, is_seq2seq)  # peft keeps the adapters in fp32 (autocast_adapter_dtype)
     return model
 
 
@@ -138,47 +129,6 @@ def _pack_row_length(model: Any, recipe: Recipe) -> int:
     return 2**62 if impl.startswith("flash") else recipe.data.max_length
 
 
-# DeepSpeed config key -> where the recipe sets it (for the error when a launch config fixed another value)
-_DEEPSPEED_FROM_RECIPE = {
-    "train_micro_batch_size_per_gpu": "train.batch_size",
-    "gradient_accumulation_steps": "train.grad_accum",
-    "gradient_clipping": "train.max_grad_norm (null = 0, off)",
-    "train_batch_size": "train.batch_size x train.grad_accum x processes",
-}
-
-
-def fill_deepspeed_config(ds_config: dict, cfg: TrainConfig, num_processes: int) -> dict:
-    """DeepSpeed's batch, accumulation and clipping from the recipe, in place; returns ds_config.
-
-    instill prepares no DataLoader, so accelerate has no batch size to fill `train_micro_batch_size_per_gpu` from
-    (it stops with a ValueError). Each optimizer step runs `train.grad_accum` backward passes; `train_step` marks the
-    last one as DeepSpeed's accumulation boundary, where the engine clips and steps. So DeepSpeed's
-    `gradient_accumulation_steps` is `train.grad_accum`, not 1: ZeRO keeps its accumulation buffers (the offloaded
-    optimizer's among them) only when it is above 1, and `train_batch_size` is then the real global batch. instill's
-    loss is already divided by the step's loss-token count, so the backward passes skip DeepSpeed's own division by
-    the accumulation count (`scale_wrt_gas=False`). Clipping runs inside the engine's step (accelerate's
-    `clip_grad_norm_` only reads the norm back), so `gradient_clipping` is `train.max_grad_norm`, 0 when off.
-    A key missing or `auto` is filled; one the launch config fixed must agree, or the error names both.
-    Under `train.tokens_per_batch` the micro-batch size varies; `train.batch_size` is then only DeepSpeed's count.
-    """
-    wanted = {
-        "train_micro_batch_size_per_gpu": cfg.batch_size,
-        "gradient_accumulation_steps": cfg.grad_accum,
-        "gradient_clipping": float(cfg.max_grad_norm or 0.0),
-        "train_batch_size": cfg.batch_size * cfg.grad_accum * num_processes,
-    }
-    for key, value in wanted.items():
-        have = ds_config.get(key, "auto")
-        if have is not None and have != "auto" and float(have) != float(value):
-            raise InstillError(
-                f"the DeepSpeed config sets {key}: {have}, but the recipe gives {value} "
-                f"({_DEEPSPEED_FROM_RECIPE[key]}); "
-                f"remove {key} from the launch config (recipes/accelerate/zero*.yaml: deepspeed_config) or set it "
-                "to auto, and instill fills it from the recipe")
-    ds_config.update(wanted)
-    return ds_config
-
-
 BASE_MODEL_DIR = "base_model"  # model.name=tiny: the untrained model, saved so evaluations can compare with it
 
 
@@ -187,7 +137,7 @@ def setup(recipe: Recipe, mixture: Mixture | None = None) -> Session:
     already built from this recipe (by `instill run`) is used as is."""
     from accelerate import Accelerator
 
-    _deepspeed_logs_to_stderr()
+    deepspeed_logs_to_stderr()
     from accelerate.state import AcceleratorState
     from accelerate.utils import set_seed
 
@@ -230,7 +180,7 @@ def setup(recipe: Recipe, mixture: Mixture | None = None) -> Session:
     stream = _make_stream(cfg, train_data, loaded.is_seq2seq, accelerator.num_processes, recipe.seed)
     total = cfg.max_steps or stream.steps_for(cfg.epochs)
     optimizer, scheduler = _optimizer_and_schedule(model, cfg, total)
-    if _deepspeed(accelerator):
+    if is_deepspeed(accelerator):
         fill_deepspeed_config(accelerator.state.deepspeed_plugin.deepspeed_config, cfg, accelerator.num_processes)
         accelerator.gradient_accumulation_steps = cfg.grad_accum  # what accelerate compares DeepSpeed's with
     # The scheduler is not prepared: accelerate's wrapper steps it once per process. It is checkpointed as is.
@@ -251,24 +201,6 @@ def setup(recipe: Recipe, mixture: Mixture | None = None) -> Session:
         _forget_metrics_after(run_dir / "metrics.jsonl", session.start_step)
     accelerator.wait_for_everyone()
     return session
-
-
-def _deepspeed_logs_to_stderr() -> None:
-    """DeepSpeed, when installed, is imported during training (accelerate, peft) and logs through a handler it binds
-    to stdout at import ("Setting accelerator to CPU"), which would mix with what instill prints there (`instill run`
-    prints the report's path last). Importing it first with stdout pointed at stderr binds that handler to stderr;
-    its import-time warning is dropped (it says only that no GPU was found, and a user error must stay one line)."""
-    import contextlib
-    import importlib.util
-
-    if "deepspeed" in sys.modules or importlib.util.find_spec("deepspeed") is None:
-        return
-    logging.disable(logging.WARNING)
-    try:
-        with contextlib.redirect_stdout(sys.stderr):
-            import deepspeed  # noqa: F401
-    finally:
-        logging.disable(logging.NOTSET)
 
 
 def _forget_metrics_after(path: Path, step: int) -> None:
@@ -300,7 +232,7 @@ def train_step(s: Session, step: int) -> tuple[float, int]:
     (n_global,) = _global_sums(acc, sum(count_loss_tokens(b, s.is_seq2seq) for b in batches))
     s.model.train()
     total, tokens = 0.0, sum(len(e.input_ids) for seqs in micro for e in seqs)
-    deepspeed = _deepspeed(acc)
+    deepspeed = is_deepspeed(acc)
     for k, batch in enumerate(batches):
         batch = {key: v.to(device) for key, v in batch.items()}
         last = k == len(batches) - 1
@@ -388,65 +320,6 @@ def fit(s: Session) -> list[float]:
     return losses
 
 
-def _fp32_base(s: Session) -> Any:
-    """The base model loaded again in fp32 (the tiny model rebuilt from its seed), for merging or gathering LoRA."""
-    from instill.modeling import build_tiny_model, load_pretrained
-
-    recipe = s.recipe
-    if recipe.model.name == "tiny":
-        with torch.random.fork_rng(devices=[]):  # build_tiny_model seeds the global generator
-            return build_tiny_model(recipe.model.tiny, s.tokenizer, recipe.seed)
-    return load_pretrained(recipe.model.name, recipe.model.trust_remote_code).model
-
-
-def _fp32_lora_base(model: Any, s: Session) -> Any:
-    """A LoRA model whose frozen base was stored in bf16 for training, in fp32 with the base's own weights, to merge.
-
-    `.float()` alone kept bf16's rounding in every base weight, those no adapter touches (embeddings, norms)
-    included: the merged model was not base + adapter, and differed from the adapter saved unmerged and loaded on
-    its base. The base is loaded again (the tiny model rebuilt from its seed) and its weights put back.
-    """
-    recipe = s.recipe
-    base = _fp32_base(s)
-    weights = base.state_dict()
-    frozen = {n: p for n, p in model.named_parameters() if p.dtype == torch.bfloat16}
-    key = {n: n.removeprefix("base_model.model.").replace(".base_layer.", ".") for n in frozen}  # peft's names
-    missing = [n for n in frozen if key[n] not in weights]
-    if missing:
-        raise InstillError(f"saving the merged LoRA model: {missing[0]} has no weight in {recipe.model.name}")
-    with torch.no_grad():
-        for n, p in frozen.items():
-            p.data = weights[key[n]].to(device=p.device, dtype=torch.float32)
-    return model.float()
-
-
-def _deepspeed(accelerator: Any) -> bool:
-    from accelerate.utils import DistributedType
-
-    return accelerator.distributed_type == DistributedType.DEEPSPEED
-
-
-def _sharded(accelerator: Any) -> bool:
-    from accelerate.utils import DistributedType
-
-    return accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED)
-
-
-def _whole_lora_model(s: Session, state: dict) -> Any:
-    """A LoRA model to save from a sharded run (FSDP, ZeRO-3), on the main process: its own copy holds shards
-    (DTensors), whose merge would need every process. The base is loaded again in fp32 (the tiny model rebuilt
-    from its seed) and given the same adapters, whose trained weights come from the gathered state dict."""
-    recipe = s.recipe
-    base = _fp32_base(s)
-    model = _apply_lora(base, recipe.train, s.is_seq2seq)
-    adapters = {k: v.float() for k, v in state.items() if "lora_" in k}
-    missing = [k for k in model.state_dict() if "lora_" in k and k not in adapters]
-    if missing or not adapters:
-        raise InstillError(f"saving the LoRA model: the gathered weights lack {missing[:1] or 'every adapter'}")
-    model.load_state_dict(adapters, strict=False)
-    return model
-
-
 def train(recipe: Recipe, mixture: Mixture | None = None) -> Path:
     """Train as the recipe says; returns the folder of the final model."""
     s = setup(recipe, mixture)
@@ -462,14 +335,14 @@ def train(recipe: Recipe, mixture: Mixture | None = None) -> Path:
     out = s.run_dir / "model"
     s.accelerator.wait_for_everyone()
     # every process takes part: under FSDP / ZeRO-3 this gathers the sharded weights
-    lora_sharded = s.recipe.train.method == "lora" and _sharded(s.accelerator)
+    lora_sharded = s.recipe.train.method == "lora" and is_sharded(s.accelerator)
     state = s.accelerator.get_state_dict(s.model) if s.recipe.train.method == "full" or lora_sharded else None
     if s.accelerator.is_main_process:
         model = s.accelerator.unwrap_model(s.model)
         if lora_sharded:
-            model, state = _whole_lora_model(s, state), None
+            model, state = whole_lora_model(state, s.recipe, s.tokenizer, s.is_seq2seq), None
         if any(p.dtype == torch.bfloat16 for p in model.parameters()):  # a bf16 LoRA base: saved in fp32
-            model = _fp32_lora_base(model, s) if s.recipe.train.lora.merge else model.float()
+            model = fp32_lora_base(model, s.recipe, s.tokenizer) if s.recipe.train.lora.merge else model.float()
         checkpoint.save_model(model, s.tokenizer, s.fmt, out, s.recipe.train.lora.merge, state_dict=state)
     s.accelerator.wait_for_everyone()
     return out
