@@ -176,23 +176,10 @@ def _copy_finished_eval(settings: dict[str, Any], others: Sequence[Path], out: P
     return False
 
 
-def _eval_file_is_current(path: Path) -> bool:
-    """True when the eval set exists in today's row format; one an older instill wrote (conversations with a 'meta'
-    object) is written again from the mixture, which is rebuilt in memory on every run anyway."""
-    if not path.is_file():
-        return False
-    with path.open(encoding="utf-8") as f:
-        first = f.readline()
-    try:
-        row = json.loads(first)
-    except json.JSONDecodeError:
-        return True  # not ours to judge here: the reader names the line
-    return not (isinstance(row, dict) and "meta" in row and "answer" not in row)
-
-
 def data_stage(st: RunState) -> Any:
     """The mixture, built in memory every time (seconds, and training needs it); written once per fingerprint."""
     from instill.build import write_mixture
+    from instill.evaluate.items import eval_file_is_current
     from instill.mixture import build_mixture
 
     recipe = st.recipe
@@ -200,7 +187,8 @@ def data_stage(st: RunState) -> Any:
                                                    progress=st.progress))
     fp = fingerprint(recipe, STAGE_FIELDS["data"])
     old_fp = fingerprint(recipe, _OLD_STAGE_FIELDS["data"])
-    if not st.stages.check("data", fp, _eval_file_is_current(st.run_dir / "data" / "eval.jsonl"), old_fp):
+    # an eval set older instill wrote is written again from the mixture (rebuilt in memory on every run anyway)
+    if not st.stages.check("data", fp, eval_file_is_current(st.run_dir / "data" / "eval.jsonl"), old_fp):
         write_mixture(recipe, mix)
         st.stages.finish("data", fp, dt)
     st.timings["data"] = dt
@@ -242,18 +230,18 @@ def eval_stage(st: RunState, name: str, model: str, items: list, share_evals_fro
     copied); its fingerprint is the settings' hash, so changed settings or weights run it again."""
     from instill.evaluate.runner import METRICS, evaluate_model, settings_of
 
-    out = st.run_dir / "eval" / name
+    out, stage = st.run_dir / "eval" / name, f"eval_{name}"
     settings = settings_of(model, items, st.recipe.eval)
+    fp = _hash(settings)
     if _eval_done(st.run_dir, name, settings) or _copy_finished_eval(settings, share_evals_from, out):
         log.info("eval %s: done already (%s)", name, out)
     else:
-        st.stages.start(f"eval_{name}", _hash(settings))
-        _, st.timings[f"eval_{name}"] = _timed(f"eval {name} ({model})", lambda: evaluate_model(
+        st.stages.start(stage, fp)
+        _, st.timings[stage] = _timed(f"eval {name} ({model})", lambda: evaluate_model(
             model, items, st.recipe.eval, out, st.progress))
-    # the seconds it took where it ran (a copied evaluation: in the folder it came from)
-    seconds = json.loads((out / METRICS).read_text(encoding="utf-8")).get("seconds", 0.0)
-    if not st.stages.finished(f"eval_{name}", _hash(settings)):
-        st.stages.finish(f"eval_{name}", _hash(settings), seconds)
+    if not st.stages.finished(stage, fp):
+        # the seconds it took where it ran (a copied evaluation: in the folder it came from)
+        st.stages.finish(stage, fp, json.loads((out / METRICS).read_text(encoding="utf-8")).get("seconds", 0.0))
 
 
 def run(recipe: Recipe, progress: bool = True, share_evals_from: Sequence[Path] = ()) -> Path:

@@ -102,8 +102,8 @@ def run_sweep(sweep: Sweep, extra_overrides: list[str] = (), progress: bool = Tr
                         "wall_seconds": _wall_seconds(run_dir),
                         "seen_tuned": seen.get("tuned"), "train_examples": train_stats["examples"],
                         "train_clusters": len(train_stats["clusters"]), "report": str(run_dir / "report.md")})
-    (out / "sweep.json").write_text(json.dumps({"title": sweep.title, "x_label": sweep.x_label, "points": results},
-                                               indent=1), encoding="utf-8")
+    write_text_atomic(out / "sweep.json", json.dumps({"title": sweep.title, "x_label": sweep.x_label,
+                                                       "points": results}, indent=1))
     _plot(sweep, results, out / "sweep.png")
     md = [f"# {sweep.title}", "", f"| {sweep.x_label} | label | training examples | held-out items | held-out base "
           "| held-out tuned | Δ 95% interval | seen tuned | seconds (data + train + evals) |", "|---|---|---|---|---|---|---|---|---|"]
@@ -119,19 +119,12 @@ def run_sweep(sweep: Sweep, extra_overrides: list[str] = (), progress: bool = Tr
     return out / "sweep.md"
 
 
-def _wall_seconds(run_dir: Path) -> float | None:
-    """The seconds a point's stages took when they ran, whichever call of `instill run` ran them, from stages.json
-    (a copied evaluation counts the time it took where it ran); an evaluation older instill did not record there
-    counts its metrics.json's."""
-    path = run_dir / "stages.json"
-    if not path.is_file():
-        return None
-    stages = json.loads(path.read_text(encoding="utf-8"))
-    total = sum(s.get("seconds", 0.0) for s in stages.values())
-    for metrics in sorted((run_dir / "eval").glob("*/metrics.json")):
-        if f"eval_{metrics.parent.name}" not in stages:
-            total += json.loads(metrics.read_text(encoding="utf-8")).get("seconds", 0.0)
-    return round(total, 1)
+def _wall_seconds(run_dir: Path) -> float:
+    """The seconds a point's stages took when they ran, whichever call of `instill run` ran them: `run` has just
+    recorded every stage, evaluations included, in stages.json (a copied evaluation with the time it took where it
+    ran)."""
+    stages = json.loads((run_dir / "stages.json").read_text(encoding="utf-8"))
+    return round(sum(s.get("seconds", 0.0) for s in stages.values()), 1)
 
 
 def _plot(sweep: Sweep, results: list[dict[str, Any]], path: Path) -> None:

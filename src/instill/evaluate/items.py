@@ -60,7 +60,7 @@ class EvalRow:
         if not isinstance(row, dict):
             raise InstillError(f"{origin}: expected a JSON object (an evaluation row), got {json_type(row)}")
         names = [f.name for f in fields(cls)]
-        if "meta" in row and "answer" not in row:
+        if is_older_eval_row(row):
             raise InstillError(f"{origin}: a conversation with 'meta' is the eval format of an older instill; "
                                "rebuild the eval set with `instill data build RECIPE`")
         for key in row:
@@ -92,6 +92,29 @@ def _messages(turns: list[Any]) -> list[dict[str, str]]:
         if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
             raise InstillError(f"messages[{i}] needs a string 'role' and a string 'content'")
     return [{"role": m["role"], "content": m["content"]} for m in turns]
+
+
+def is_older_eval_row(row: Any) -> bool:
+    """An eval row as older instill wrote it: a conversation with a 'meta' object, no typed fields.
+
+    >>> is_older_eval_row({"messages": [], "meta": {}}), is_older_eval_row({"answer": "a", "meta": None})
+    (True, False)
+    """
+    return isinstance(row, dict) and "meta" in row and "answer" not in row
+
+
+def eval_file_is_current(path: str | Path) -> bool:
+    """True when an eval file exists and its first row is not in the older format (a malformed row is left for
+    `read_eval_jsonl` to name)."""
+    p = Path(path)
+    if not p.is_file():
+        return False
+    with p.open(encoding="utf-8") as f:
+        first = f.readline()
+    try:
+        return not is_older_eval_row(json.loads(first))
+    except json.JSONDecodeError:
+        return True
 
 
 def write_eval_jsonl(rows: Iterable[EvalRow], path: str | Path) -> int:

@@ -216,7 +216,7 @@ def write_report(run_dir: str | Path, base_dir: Path | None, tuned_dir: Path, he
     tuned = _load(tuned_dir / METRICS_FILE)
     base = _load(base_dir / METRICS_FILE) if base_dir is not None else None
     comparison = compare(base, tuned, held_out_tasks)
-    held_out_clusters = held_out_clusters_of(tuned["tasks"], held_out_tasks)
+    held_out_clusters = sorted(c for c, row in comparison["clusters"].items() if row["held_out"])
     base_preds, tuned_preds = read_predictions(base_dir) if base is not None else None, read_predictions(tuned_dir)
     side = pick_samples(base_preds, tuned_preds, held_out_tasks, samples)
     if base_preds is not None:
